@@ -1,0 +1,79 @@
+"""Function: the shape of every tensor op, as ``torch.autograd.Function``.
+
+An op is a subclass with two static methods side by side::
+
+    class Exp(Function):
+        @staticmethod
+        def forward(ctx, x):              # arrays in, array out
+            y = xp.exp(x)
+            ctx.save_for_backward(y)      # what backward will need
+            return y
+
+        @staticmethod
+        def backward(ctx, grad):          # d loss/d output in ...
+            (y,) = ctx.saved_tensors
+            return grad * y               # ... d loss/d input out, one per forward argument
+
+``Exp.apply(t)`` runs forward on the tensors' arrays and, when gradients are being recorded,
+makes the instance ``ctx`` the new tensor's ``grad_fn``: the node of the graph that remembers
+its inputs and what it saved. Backward returns one gradient per positional argument of forward
+(``None`` for arguments that are not tensors or need no gradient).
+"""
+
+from .grad_mode import is_grad_enabled
+
+
+class Function:
+    def __init__(self):
+        self.inputs = ()  # one entry per forward argument: the Tensor, or None
+        self.needs_input_grad = ()
+        self.saved_tensors = ()
+        self._input_versions = ()
+        self._saves_output = False
+        self._freed = False
+
+    def save_for_backward(self, *arrays):
+        self.saved_tensors = arrays
+
+    @staticmethod
+    def forward(ctx, *args, **kwargs):
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *args, **kwargs):
+        from .tensor import Tensor
+
+        ctx = cls()
+        arrays = [a.array if isinstance(a, Tensor) else a for a in args]
+        ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        out = cls.forward(ctx, *arrays, **kwargs)
+        if not (is_grad_enabled() and any(ctx.needs_input_grad)):
+            return Tensor._make(out)
+        ctx.inputs = tuple(a if isinstance(a, Tensor) else None for a in args)
+        # Remember the version of every tensor whose array backward will read, so that an
+        # in-place change made in between is caught instead of giving a silently wrong grad.
+        saved_ids = {id(s) for s in ctx.saved_tensors}
+        ctx._input_versions = tuple((t, t._version) for t in ctx.inputs
+                                    if t is not None and id(t.array) in saved_ids)
+        ctx._saves_output = id(out) in saved_ids
+        return Tensor._make(out, requires_grad=True, grad_fn=ctx)
+
+    # --- how the node reads in pictures and reprs ------------------------------------------
+    @classmethod
+    def op_name(cls):
+        return cls.__name__
+
+    def name(self):
+        return f"{self.op_name()}Backward"
+
+    @property
+    def next_functions(self):
+        """The grad_fn of each input (None for leaves), as in torch's graph of Nodes."""
+        return tuple((t.grad_fn if t is not None else None) for t in self.inputs)
+
+    def __repr__(self):
+        return f"<{self.name()}>"

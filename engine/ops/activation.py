@@ -1,0 +1,88 @@
+"""Activations and the softmax family.
+
+Each saves its *output* where the derivative is cheapest to write with it:
+tanh' = 1 - tanh², sigmoid' = s (1 - s), softmax' = s (g - Σ g s).
+"""
+
+from ..backend import xp
+from ..function import Function
+
+
+class Tanh(Function):
+    @staticmethod
+    def forward(ctx, x):
+        y = xp.tanh(x)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        (y,) = ctx.saved_tensors
+        return grad * (1 - y * y)
+
+
+class Sigmoid(Function):
+    @staticmethod
+    def forward(ctx, x):
+        # 1 / (1 + e^-x) written as exp(-log(1 + e^-x)): no overflow for large negative x.
+        y = xp.exp(-xp.logaddexp(0, -x)).astype(x.dtype, copy=False)
+        ctx.save_for_backward(y)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        (y,) = ctx.saved_tensors
+        return grad * y * (1 - y)
+
+
+class ReLU(Function):
+    @staticmethod
+    def forward(ctx, x):
+        mask = x > 0
+        ctx.save_for_backward(mask)
+        return x * mask
+
+    @staticmethod
+    def backward(ctx, grad):
+        (mask,) = ctx.saved_tensors
+        return grad * mask  # torch's convention: relu'(0) = 0
+
+
+def _check_dim(op, dim, ndim):
+    if dim is None:
+        raise TypeError(f"{op}: pass dim= explicitly (e.g. dim=1 for a batch of rows); "
+                        "torch deprecated the implicit choice")
+    if not -max(ndim, 1) <= dim < max(ndim, 1):
+        raise IndexError(f"{op}: dim {dim} is out of range for a tensor with {ndim} dimensions")
+
+
+class Softmax(Function):
+    @staticmethod
+    def forward(ctx, x, dim=None):
+        _check_dim("softmax", dim, x.ndim)
+        e = xp.exp(x - x.max(axis=dim, keepdims=True))  # shifting by the max avoids overflow
+        y = e / e.sum(axis=dim, keepdims=True)
+        ctx.save_for_backward(y)
+        ctx.dim = dim
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        (y,) = ctx.saved_tensors
+        return y * (grad - (grad * y).sum(axis=ctx.dim, keepdims=True))
+
+
+class LogSoftmax(Function):
+    @staticmethod
+    def forward(ctx, x, dim=None):
+        _check_dim("log_softmax", dim, x.ndim)
+        shifted = x - x.max(axis=dim, keepdims=True)
+        y = shifted - xp.log(xp.exp(shifted).sum(axis=dim, keepdims=True))
+        ctx.save_for_backward(y)
+        ctx.dim = dim
+        return y
+
+    @staticmethod
+    def backward(ctx, grad):
+        (y,) = ctx.saved_tensors
+        return grad - xp.exp(y) * grad.sum(axis=ctx.dim, keepdims=True)

@@ -1,0 +1,311 @@
+"""Tensor: an n-dimensional array that records how it was computed, and the backward pass.
+
+Each operation on tensors is a ``Function`` (see ``function.py`` and ``ops/``). When gradients
+are being recorded, its result gets a ``grad_fn``: the node that remembers the inputs and what
+backward needs. ``backward()`` walks those nodes once, in reverse topological order, and frees
+what they saved, as torch does.
+"""
+
+import numpy as np
+
+from . import backend
+from .backend import xp
+from .grad_mode import is_grad_enabled
+from .graph import topological_order
+
+
+class Tensor:
+    __slots__ = ("array", "requires_grad", "grad", "grad_fn", "name", "_version", "_retains_grad",
+                 "_hooks", "__weakref__")
+    __array_priority__ = 1000  # numpy_array + tensor calls Tensor.__radd__, not numpy's add
+
+    def __init__(self, data, dtype=None, requires_grad=False):
+        if isinstance(data, Tensor):
+            data = data.array
+        self.array = backend.as_array(data, dtype)
+        self.grad = None
+        self.grad_fn = None
+        self.name = None  # set by nn.Module for parameters; shown in graph pictures
+        self._version = 0
+        self._retains_grad = False
+        self._hooks = ()
+        self.requires_grad = False
+        if requires_grad:
+            self.requires_grad_(True)
+
+    @classmethod
+    def _make(cls, array, requires_grad=False, grad_fn=None):
+        """Wrap an op's result array without copying or re-checking it."""
+        t = cls.__new__(cls)
+        t.array, t.requires_grad, t.grad_fn = array, requires_grad, grad_fn
+        t.grad = t.name = None
+        t._version, t._retains_grad, t._hooks = 0, False, ()
+        return t
+
+    # --- what it is --------------------------------------------------------------------------
+    shape = property(lambda self: tuple(self.array.shape))
+    dtype = property(lambda self: self.array.dtype)
+    ndim = property(lambda self: self.array.ndim)
+    device = property(lambda self: "cpu")
+    is_leaf = property(lambda self: self.grad_fn is None)
+
+    def size(self, dim=None):
+        return self.shape if dim is None else self.shape[dim]
+
+    def dim(self):
+        return self.ndim
+
+    def numel(self):
+        return int(self.array.size)
+
+    def __len__(self):
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def item(self):
+        if self.array.size != 1:
+            raise ValueError(f"item(): only a one-element tensor converts to a Python number; "
+                             f"this one has shape {self.shape}")
+        return self.array.item()
+
+    def numpy(self):
+        if self.requires_grad:
+            raise RuntimeError("numpy(): can't call numpy() on a tensor that requires grad; "
+                               "use tensor.detach().numpy()")
+        return backend.to_numpy(self.array)
+
+    def tolist(self):
+        return self.array.tolist()
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __bool__(self):
+        if self.array.size != 1:
+            raise RuntimeError(f"bool(): the truth value of a tensor of shape {self.shape} is "
+                               "ambiguous; use .any() or .all()")
+        return bool(self.array)
+
+    __hash__ = object.__hash__  # tensors are dict keys by identity; == is elementwise
+
+    # --- the graph -----------------------------------------------------------------------------
+    def requires_grad_(self, requires_grad=True):
+        if not self.is_leaf:
+            raise RuntimeError("requires_grad_(): only leaf tensors can change requires_grad; "
+                               "use .detach().requires_grad_() for a new leaf")
+        if requires_grad and not np.issubdtype(self.array.dtype, np.floating):
+            raise RuntimeError(f"requires_grad: only floating-point tensors can require "
+                               f"gradients, this one is {self.dtype}; convert with .float()")
+        self.requires_grad = bool(requires_grad)
+        return self
+
+    def detach(self):
+        """The same data (shared, not copied), cut off from the graph."""
+        return Tensor._make(self.array)
+
+    @property
+    def data(self):
+        """A tensor sharing this one's array, with no history (torch's ``.data``)."""
+        return Tensor._make(self.array)
+
+    @data.setter
+    def data(self, value):
+        value = value.array if isinstance(value, Tensor) else backend.as_array(value)
+        self.array = value
+
+    def retain_grad(self):
+        """Keep ``.grad`` on this non-leaf tensor after backward (leaves always keep it)."""
+        self._retains_grad = True
+
+    def register_hook(self, hook):
+        """Call ``hook(grad)`` when this tensor's gradient is computed; a returned tensor
+        replaces the gradient."""
+        self._hooks = (*self._hooks, hook)
+        return hook
+
+    def backward(self, gradient=None, retain_graph=False):
+        if not self.requires_grad:
+            raise RuntimeError("backward(): this tensor does not require grad and has no "
+                               "grad_fn: no input of the computation had requires_grad=True "
+                               "(or it ran under no_grad())")
+        if gradient is None:
+            if self.array.size != 1:
+                raise RuntimeError(
+                    f"backward(): grad can be implicitly created only for scalar outputs, but "
+                    f"this tensor has shape {self.shape}. Reduce it first (loss.sum() or "
+                    f"loss.mean()) or pass backward(gradient=...) of shape {self.shape}")
+            grad = xp.ones_like(self.array)
+        else:
+            grad = backend.as_array(gradient.array if isinstance(gradient, Tensor) else gradient,
+                                    self.dtype)
+            if grad.shape != self.array.shape:
+                raise RuntimeError(f"backward(): gradient has shape {tuple(grad.shape)} but the "
+                                   f"tensor has shape {self.shape}; they must match")
+        run_backward(self, grad, retain_graph)
+
+    # --- in-place updates (for optimizers and initialisation, under no_grad) -------------------
+    def _check_inplace(self, op, other=None):
+        if not is_grad_enabled():
+            return
+        other_rg = isinstance(other, Tensor) and other.requires_grad
+        if self.requires_grad and self.is_leaf:
+            raise RuntimeError(
+                f"{op}: a leaf tensor that requires grad is being used in an in-place "
+                f"operation. Autograd would lose the value backward needs. Update parameters "
+                f"inside `with engine.no_grad():` (as optimizers do)")
+        if self.requires_grad or other_rg:
+            raise RuntimeError(
+                f"{op}: in-place operations on tensors that are part of a graph are not "
+                f"supported by this engine; write the out-of-place form (x = x + y)")
+
+    def _inplace(self, op, fn, other=None):
+        self._check_inplace(op, other)
+        value = other.array if isinstance(other, Tensor) else other
+        try:
+            fn(self.array, value)
+        except ValueError as err:
+            shape = getattr(value, "shape", ())
+            raise RuntimeError(f"{op}: cannot update a tensor of shape {self.shape} in place "
+                               f"with a value of shape {tuple(shape)} ({err})") from None
+        self._version += 1
+        return self
+
+    def add_(self, other, alpha=1):
+        return self._inplace("add_", lambda a, b: xp.add(a, b * alpha if alpha != 1 else b,
+                                                         out=a, casting="unsafe"), other)
+
+    def sub_(self, other, alpha=1):
+        return self.add_(other, alpha=-alpha)
+
+    def mul_(self, other):
+        return self._inplace("mul_", lambda a, b: xp.multiply(a, b, out=a, casting="unsafe"),
+                             other)
+
+    def div_(self, other):
+        return self._inplace("div_", lambda a, b: xp.divide(a, b, out=a, casting="unsafe"),
+                             other)
+
+    def copy_(self, src):
+        return self._inplace("copy_", lambda a, b: xp.copyto(a, b, casting="unsafe"), src)
+
+    def fill_(self, value):
+        return self._inplace("fill_", lambda a, b: a.fill(b), value)
+
+    def zero_(self):
+        return self.fill_(0)
+
+    def __iadd__(self, other):
+        return self.add_(other)
+
+    def __isub__(self, other):
+        return self.sub_(other)
+
+    def __imul__(self, other):
+        return self.mul_(other)
+
+    def __itruediv__(self, other):
+        return self.div_(other)
+
+    def __setitem__(self, index, value):
+        index = index.array if isinstance(index, Tensor) else index
+        self._inplace("__setitem__", lambda a, b: a.__setitem__(index, b), value)
+
+    # --- display -------------------------------------------------------------------------------
+    def __repr__(self):
+        a = backend.to_numpy(self.array)
+        # torch's style: 4 fixed decimals, unless every value is a whole number ("1., 2.")
+        whole = not np.issubdtype(a.dtype, np.floating) or np.all(np.mod(a, 1) == 0)
+        body = np.array2string(a, precision=4, separator=", ", prefix="tensor(",
+                               floatmode="maxprec_equal" if whole else "fixed")
+        extras = []
+        if self.dtype not in (np.float32, np.int64, np.bool_):
+            extras.append(f"dtype={self.dtype}")
+        if self.grad_fn is not None:
+            extras.append(f"grad_fn={self.grad_fn!r}")
+        elif self.requires_grad:
+            extras.append("requires_grad=True")
+        return "tensor(" + ", ".join([body, *extras]) + ")"
+
+
+def _graph_inputs(t):
+    """The tensors a tensor was computed from that need gradients (its parents in the graph)."""
+    if t.grad_fn is None:
+        return ()
+    return [i for i in t.grad_fn.inputs if i is not None and i.requires_grad]
+
+
+def run_backward(root, grad, retain_graph=False):
+    """Backpropagate ``grad`` (d out/d root) through the graph that produced ``root``.
+
+    Gradients flowing into the same tensor from several uses are summed before it passes them
+    on; leaves accumulate into ``.grad``; every node's saved arrays are freed afterwards unless
+    ``retain_graph``.
+    """
+    order = topological_order(root, _graph_inputs)
+    grads = {id(root): grad}
+    for t in reversed(order):
+        g = grads.pop(id(t), None)
+        if g is None:
+            continue
+        for hook in t._hooks:
+            new = hook(Tensor._make(g))
+            if new is not None:
+                g = new.array if isinstance(new, Tensor) else new
+        if t.grad_fn is None or t._retains_grad:
+            _accumulate(t, g)
+        ctx = t.grad_fn
+        if ctx is None:
+            continue
+        _check_saved(t, ctx)
+        input_grads = ctx.backward(ctx, g)
+        if not isinstance(input_grads, tuple):
+            input_grads = (input_grads,)
+        if len(input_grads) != len(ctx.inputs):
+            raise RuntimeError(f"{ctx.name()}: backward returned {len(input_grads)} gradients "
+                               f"but forward had {len(ctx.inputs)} arguments; return one per "
+                               "argument (None for non-tensors)")
+        for inp, ig in zip(ctx.inputs, input_grads):
+            if inp is None or ig is None or not inp.requires_grad:
+                continue
+            if ig.shape != inp.array.shape:
+                raise RuntimeError(
+                    f"{ctx.name()}: backward returned a gradient of shape {tuple(ig.shape)} for "
+                    f"an input of shape {inp.shape}. A gradient always has its input's shape "
+                    f"(after broadcasting, sum over the broadcast axes)")
+            key = id(inp)
+            grads[key] = ig if key not in grads else grads[key] + ig
+        if not retain_graph and ctx.saved_tensors:
+            ctx.saved_tensors, ctx._freed = (), True
+
+
+def _accumulate(t, g):
+    g = g.astype(t.dtype, copy=False)
+    if t.grad is None:
+        t.grad = Tensor._make(g.copy())  # own copy: g may be shared with other tensors' grads
+    else:
+        t.grad.array += g
+
+
+def _check_saved(t, ctx):
+    if ctx._freed:
+        raise RuntimeError(
+            f"{ctx.name()}: trying to backward through the graph a second time (or to use "
+            f"saved values after they were freed). backward() frees what each op saved; pass "
+            f"retain_graph=True to the first backward() if you need a second one")
+    stale = [(i, v) for i, v in ctx._input_versions if i._version != v]
+    if ctx._saves_output and t._version != 0:
+        stale.append((t, 0))
+    if stale:
+        i, v = stale[0]
+        raise RuntimeError(
+            f"{ctx.name()}: a tensor of shape {i.shape} that this op saved for backward was "
+            f"modified by an in-place operation (version {v} when saved, {i._version} now), "
+            f"so its gradient would be wrong. Use an out-of-place op (x = x * 2) or .clone()")
+
+
+# The operators and methods are defined in ops/; importing it here attaches them to Tensor.
+from . import ops  # noqa: E402,F401
