@@ -19,7 +19,7 @@ def topological_order(root, parents):
             continue
         visited.add(id(node))
         stack.append((node, True))
-        for parent in parents(node):
+        for parent in reversed(list(parents(node))):  # reversed: first input is visited first
             if id(parent) not in visited:
                 stack.append((parent, False))
     return order
