@@ -1,0 +1,141 @@
+"""Build a chapter notebook from a percent-format script and execute it in place.
+
+    python -m course.build_notebook draft.py -o chapters/01_computation_graphs.ipynb
+
+The source is the usual "percent" format (as jupytext and VS Code read it)::
+
+    # %% [markdown]
+    # # A title
+    # Some *markdown*, each line commented.
+
+    # %%
+    x = 1 + 1
+
+The notebook is executed with nbclient in a fresh ``python3`` kernel whose working directory
+is ``chapters/`` (where readers run it), and written with its outputs: the committed ``.ipynb``
+is the artifact, the script only a way to write it. Cell ids are derived from the cell's
+position and no timing metadata is recorded, so rebuilding an unchanged chapter gives the same
+file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+CHAPTERS = REPO_ROOT / "chapters"
+KERNEL_NAME = "python3"
+
+_MARKER = re.compile(r"^# %%(?P<rest>.*)$")
+
+
+def parse_percent(text: str) -> list[tuple[str, str]]:
+    """Split a percent-format script into ``(cell_type, source)`` pairs.
+
+    Markdown cells have their leading ``# `` (or a bare ``#``) stripped from every line.
+    Text before the first marker is ignored when blank, and is a code cell otherwise.
+    """
+    cells: list[tuple[str, list[str]]] = []
+    kind, lines = "code", []
+    for line in text.splitlines():
+        marker = _MARKER.match(line)
+        if marker:
+            cells.append((kind, lines))
+            rest = marker.group("rest").strip()
+            kind = "markdown" if rest.startswith("[markdown]") or rest.startswith("[md]") else "code"
+            lines = []
+        else:
+            lines.append(line)
+    cells.append((kind, lines))
+
+    out = []
+    for kind, body in cells:
+        if kind == "markdown":
+            body = [_uncomment(line) for line in body]
+        source = "\n".join(body).strip("\n")
+        if source.strip():
+            out.append((kind, source))
+    return out
+
+
+def _uncomment(line: str) -> str:
+    if line.startswith("# "):
+        return line[2:]
+    if line.startswith("#"):
+        return line[1:]
+    if line.strip():
+        raise ValueError(f"markdown line is not commented with '# ': {line!r}")
+    return ""
+
+
+def make_notebook(cells: list[tuple[str, str]]):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": KERNEL_NAME, "display_name": "Python 3 (ipykernel)",
+                                 "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    for i, (kind, source) in enumerate(cells):
+        cell = (nbformat.v4.new_markdown_cell(source) if kind == "markdown"
+                else nbformat.v4.new_code_cell(source))
+        cell.id = f"cell-{i:03d}"  # stable ids: rebuilding gives the same file
+        nb.cells.append(cell)
+    return nb
+
+
+def execute(nb, cwd: Path = CHAPTERS, timeout: int = 600):
+    """Run every cell in a fresh kernel started in ``cwd``; raises on the first error."""
+    from nbclient import NotebookClient
+
+    client = NotebookClient(nb, kernel_name=KERNEL_NAME, timeout=timeout, record_timing=False,
+                            resources={"metadata": {"path": str(cwd)}})
+    client.execute()
+    # Keep the metadata small and machine-independent (no python patch version, no paths).
+    nb.metadata["language_info"] = {"name": "python", "pygments_lexer": "ipython3"}
+    return nb
+
+
+def build(src: Path, out: Path, run: bool = True, timeout: int = 600) -> float:
+    import nbformat
+
+    nb = make_notebook(parse_percent(src.read_text(encoding="utf-8")))
+    start = time.perf_counter()
+    error = None
+    if run:
+        try:
+            execute(nb, cwd=CHAPTERS, timeout=timeout)
+        except Exception as err:  # write what ran, so the failing cell can be inspected
+            error = err
+    elapsed = time.perf_counter() - start
+    out.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, str(out))
+    if error is not None:
+        raise error
+    return elapsed
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m course.build_notebook",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("source", type=Path, help="percent-format .py script")
+    parser.add_argument("-o", "--output", type=Path, default=None,
+                        help="notebook to write (default: chapters/<source stem>.ipynb)")
+    parser.add_argument("--no-execute", action="store_true", help="write without running")
+    parser.add_argument("--timeout", type=int, default=600, help="seconds per cell")
+    args = parser.parse_args(argv)
+    out = args.output or CHAPTERS / f"{args.source.stem}.ipynb"
+    try:
+        elapsed = build(args.source, out, run=not args.no_execute, timeout=args.timeout)
+    except Exception as err:
+        print(f"{out}: FAILED ({type(err).__name__})\n{err}", file=sys.stderr)
+        return 1
+    print(f"{out}: built" + ("" if args.no_execute else f", executed in {elapsed:.1f} s"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
