@@ -34,7 +34,9 @@ def ones(*size, dtype=None, requires_grad=False):
 
 
 def full(size, fill_value, dtype=None, requires_grad=False):
-    return _new(xp.full(tuple(size), fill_value), dtype, requires_grad)
+    # torch infers the dtype from the fill value: bool, int64, or (for a float) float32.
+    inferred = {bool: np.bool_, int: np.int64}.get(type(fill_value))
+    return _new(xp.full(tuple(size), fill_value), dtype or inferred, requires_grad)
 
 
 def empty(*size, dtype=None, requires_grad=False):

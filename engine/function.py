@@ -20,6 +20,7 @@ its inputs and what it saved. Backward returns one gradient per positional argum
 (``None`` for arguments that are not tensors or need no gradient).
 """
 
+from .backend import xp
 from .grad_mode import is_grad_enabled
 
 
@@ -51,6 +52,8 @@ class Function:
         arrays = [a.array if isinstance(a, Tensor) else a for a in args]
         ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
         out = cls.forward(ctx, *arrays, **kwargs)
+        if type(out) is not xp.ndarray:  # numpy gives scalars for x.sum() or 0-d math; a
+            out = xp.asarray(out)  # tensor needs an array, which in-place ops can write into
         if not (is_grad_enabled() and any(ctx.needs_input_grad)):
             return Tensor._make(out)
         ctx.inputs = tuple(a if isinstance(a, Tensor) else None for a in args)

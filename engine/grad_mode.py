@@ -1,7 +1,7 @@
 """Gradient mode: whether new operations record themselves in the graph.
 
 Shared by the scalar ``Value`` and the ``Tensor``. ``no_grad`` works as a context manager
-and as a decorator, as ``torch.no_grad`` does.
+and as a decorator (``@no_grad()`` or ``@no_grad``), as ``torch.no_grad`` does.
 """
 
 import functools
@@ -32,6 +32,10 @@ class set_grad_enabled:
 
 class _GradModeContext:
     mode = True
+
+    def __new__(cls, fn=None):
+        self = super().__new__(cls)
+        return self if fn is None else self(fn)  # @no_grad works without parentheses too
 
     def __enter__(self):
         global _enabled

@@ -71,8 +71,13 @@ class Value:
             raise TypeError(f"Value ** {type(exponent).__name__}: only int/float exponents are "
                             "supported; for a Value exponent write (b * a.log()).exp()")
         x = self.data
+        if exponent == 0:  # x**0 == 1 everywhere, even at 0: a flat line (torch agrees)
+            return Value(1.0, (self,), "**0", _local_grads=(0.0,))
         if x == 0.0 and exponent < 1:
             raise ZeroDivisionError(f"pow: 0.0 ** {exponent} has no finite derivative at 0")
+        if x < 0 and not float(exponent).is_integer():
+            raise ValueError(f"pow: ({x}) ** {exponent} is not a real number (a negative base "
+                             "needs a whole-number exponent)")
         return Value(x**exponent, (self,), f"**{exponent}",
                      _local_grads=(exponent * x ** (exponent - 1),))
 

@@ -20,16 +20,10 @@ class Tensor:
     __array_priority__ = 1000  # numpy_array + tensor calls Tensor.__radd__, not numpy's add
 
     def __init__(self, data, dtype=None, requires_grad=False):
-        if isinstance(data, Tensor):
-            data = data.array
-        self.array = backend.as_array(data, dtype)
-        self.grad = None
-        self.grad_fn = None
-        self.name = None  # set by nn.Module for parameters; shown in graph pictures
-        self._version = 0
-        self._retains_grad = False
-        self._hooks = ()
-        self.requires_grad = False
+        array = backend.as_array(data.array if isinstance(data, Tensor) else data, dtype)
+        self.array, self.requires_grad, self.grad_fn = array, False, None
+        self.grad = self.name = None  # name: set by nn.Module for parameters; shown in pictures
+        self._version, self._retains_grad, self._hooks = 0, False, ()
         if requires_grad:
             self.requires_grad_(True)
 
@@ -66,7 +60,8 @@ class Tensor:
     def item(self):
         if self.array.size != 1:
             raise ValueError(f"item(): only a one-element tensor converts to a Python number; "
-                             f"this one has shape {self.shape}")
+                             f"this one has shape {self.shape} ({self.numel()} elements). Use "
+                             f".tolist(), or pick one element first (x[0].item())")
         return self.array.item()
 
     def numpy(self):
@@ -74,6 +69,14 @@ class Tensor:
             raise RuntimeError("numpy(): can't call numpy() on a tensor that requires grad; "
                                "use tensor.detach().numpy()")
         return backend.to_numpy(self.array)
+
+    def __array__(self, dtype=None, copy=None):  # np.asarray(t), plt.plot(t), as with torch
+        return np.array(self.numpy(), dtype=dtype, copy=copy)
+
+    def __iter__(self):  # for row in t: ..., one differentiable x[i] per row, as torch unbinds
+        if self.ndim == 0:
+            raise TypeError("iteration over a 0-d tensor")
+        return (self[i] for i in range(self.shape[0]))
 
     def tolist(self):
         return self.array.tolist()
@@ -174,20 +177,18 @@ class Tensor:
         self._version += 1
         return self
 
-    def add_(self, other, alpha=1):
-        return self._inplace("add_", lambda a, b: xp.add(a, b * alpha if alpha != 1 else b,
-                                                         out=a, casting="unsafe"), other)
+    def add_(self, other, alpha=1, _op="add_"):
+        return self._inplace(_op, lambda a, b: xp.add(a, b * alpha if alpha != 1 else b,
+                                                      out=a, casting="unsafe"), other)
 
-    def sub_(self, other, alpha=1):
-        return self.add_(other, alpha=-alpha)
+    def sub_(self, other, alpha=1, _op="sub_"):
+        return self.add_(other, alpha=-alpha, _op=_op)
 
-    def mul_(self, other):
-        return self._inplace("mul_", lambda a, b: xp.multiply(a, b, out=a, casting="unsafe"),
-                             other)
+    def mul_(self, other, _op="mul_"):
+        return self._inplace(_op, lambda a, b: xp.multiply(a, b, out=a, casting="unsafe"), other)
 
-    def div_(self, other):
-        return self._inplace("div_", lambda a, b: xp.divide(a, b, out=a, casting="unsafe"),
-                             other)
+    def div_(self, other, _op="div_"):
+        return self._inplace(_op, lambda a, b: xp.divide(a, b, out=a, casting="unsafe"), other)
 
     def copy_(self, src):
         return self._inplace("copy_", lambda a, b: xp.copyto(a, b, casting="unsafe"), src)
@@ -198,17 +199,18 @@ class Tensor:
     def zero_(self):
         return self.fill_(0)
 
+    # `w -= 1` names itself in errors as "-= (sub_)", so the learner finds the line.
     def __iadd__(self, other):
-        return self.add_(other)
+        return self.add_(other, _op="+= (add_)")
 
     def __isub__(self, other):
-        return self.sub_(other)
+        return self.sub_(other, _op="-= (sub_)")
 
     def __imul__(self, other):
-        return self.mul_(other)
+        return self.mul_(other, _op="*= (mul_)")
 
     def __itruediv__(self, other):
-        return self.div_(other)
+        return self.div_(other, _op="/= (div_)")
 
     def __setitem__(self, index, value):
         index = index.array if isinstance(index, Tensor) else index
@@ -271,6 +273,8 @@ def run_backward(root, grad, retain_graph=False):
         for inp, ig in zip(ctx.inputs, input_grads):
             if inp is None or ig is None or not inp.requires_grad:
                 continue
+            if ig.dtype != inp.array.dtype:  # as torch: a float32 input gets a float32 grad
+                ig = ig.astype(inp.array.dtype)
             if ig.shape != inp.array.shape:
                 raise RuntimeError(
                     f"{ctx.name()}: backward returned a gradient of shape {tuple(ig.shape)} for "
@@ -283,9 +287,8 @@ def run_backward(root, grad, retain_graph=False):
 
 
 def _accumulate(t, g):
-    g = g.astype(t.dtype, copy=False)
-    if t.grad is None:
-        t.grad = Tensor._make(g.copy())  # own copy: g may be shared with other tensors' grads
+    if t.grad is None:  # own copy (an array, not a numpy scalar): g may be shared or read-only
+        t.grad = Tensor._make(xp.array(g, dtype=t.dtype))
     else:
         t.grad.array += g
 

@@ -5,13 +5,14 @@ calls ``SomeOp.apply``; the math, forward and backward, lives in the op's class.
 """
 
 import builtins
+import warnings
 
 import numpy as np
 
 from ..backend import xp
 from ..tensor import Tensor
 from .activation import LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
-from .common import operand
+from .common import operand, result_dtype, wrap_dim
 from .elementwise import Abs, Add, Cast, Clamp, Clone, Div, Exp, Log, Mul, Neg, Pow, Sqrt, Sub
 from .index import Cat, GetItem, Stack, Where
 from .matmul import MatMul
@@ -23,33 +24,47 @@ def _as_tensor(x):
     return x if isinstance(x, Tensor) else Tensor(x)
 
 
+def _promoted(a, b):
+    """Both operands in the dtype torch would compute in (numpy's rules differ; see
+    result_dtype). A cast Tensor keeps its gradient: Cast's backward casts it back."""
+    dtype = result_dtype(a, b)
+    a = a if a.dtype == dtype else Cast.apply(a, dtype=dtype)
+    if b.dtype != dtype:
+        b = Cast.apply(b, dtype=dtype) if isinstance(b, Tensor) else b.astype(dtype)
+    return a, b
+
+
+def _binary(op, a, b):
+    a = _as_tensor(a)
+    b = operand(b, a)
+    if a.array.dtype != b.dtype:  # rare: the common case costs one comparison
+        a, b = _promoted(a, b)
+    return op.apply(a, b)
+
+
 # --- arithmetic ------------------------------------------------------------------------------
 def add(a, b):
-    a = _as_tensor(a)
-    return Add.apply(a, operand(b, a))
+    return _binary(Add, a, b)
 
 
 def sub(a, b):
-    a = _as_tensor(a)
-    return Sub.apply(a, operand(b, a))
+    return _binary(Sub, a, b)
 
 
 def mul(a, b):
-    a = _as_tensor(a)
-    return Mul.apply(a, operand(b, a))
+    return _binary(Mul, a, b)
 
 
 def div(a, b):
     a = _as_tensor(a)
     b = operand(b, a)
-    if not np.issubdtype(a.dtype, np.floating) and not np.issubdtype(b.dtype, np.floating):
+    if a.array.dtype.kind not in "fc" and b.dtype.kind not in "fc":
         a = a.float()  # torch: true division of ints gives floats
-    return Div.apply(a, b)
+    return _binary(Div, a, b)
 
 
 def pow(a, exponent):
-    a = _as_tensor(a)
-    return Pow.apply(a, operand(exponent, a))
+    return _binary(Pow, a, exponent)
 
 
 def neg(x):
@@ -77,6 +92,13 @@ def abs(x):
 
 
 def clamp(x, min=None, max=None):
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        # Tensor bounds get a gradient too where they win (torch's rule): build it from where.
+        if min is not None:
+            x = where(x < min, min, x)
+        if max is not None:
+            x = where(x > max, max, x)
+        return x
     return Clamp.apply(x, min=min, max=max)
 
 
@@ -113,6 +135,10 @@ def mean(x, dim=None, keepdim=False):
 
 
 def _extreme(op, x, dim, keepdim):
+    if isinstance(dim, Tensor):
+        name, cmp = (("max", ">="), ("min", "<="))[op is Min]
+        raise TypeError(f"{name}(a, b): the second argument is a tensor, not a dim; for the "
+                        f"elementwise {name} of two tensors write engine.where(a {cmp} b, a, b)")
     values = op.apply(x, dim=dim, keepdim=keepdim)
     if dim is None:
         return values
@@ -166,6 +192,9 @@ def permute(x, *dims):
 
 
 def transpose(x, dim0, dim1):
+    dim0, dim1 = wrap_dim(dim0, x.ndim, "transpose"), wrap_dim(dim1, x.ndim, "transpose")
+    if x.ndim == 0:
+        return Permute.apply(x, dims=())
     dims = list(range(x.ndim))
     dims[dim0], dims[dim1] = dims[dim1], dims[dim0]
     return Permute.apply(x, dims=tuple(dims))
@@ -212,7 +241,10 @@ def stack(tensors, dim=0):
 def where(condition, a, b):
     like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else Tensor(a)
     condition = condition.array if isinstance(condition, Tensor) else xp.asarray(condition)
-    return Where.apply(condition, operand(a, like), operand(b, like))
+    a, b = operand(a, like), operand(b, like)
+    if a.dtype != b.dtype:
+        a, b = _promoted(_as_tensor(a), b)
+    return Where.apply(condition, a, b)
 
 
 # --- dtype -----------------------------------------------------------------------------------
@@ -242,6 +274,15 @@ def _compare(fn):
     return compare
 
 
+def _numpy_T(x):
+    if x.ndim not in (0, 2):
+        # torch's deprecation, kept so that code moved to torch later behaves the same.
+        warnings.warn(f"x.T on a {x.ndim}-d tensor (it reverses all dims; a 1-d tensor stays as "
+                      "it is) is deprecated in torch; use x.mT for batches of matrices or "
+                      "x.permute(...)", UserWarning, stacklevel=2)
+    return permute(x, *builtins.range(x.ndim)[::-1])
+
+
 # --- Tensor methods: the names torch gives them ----------------------------------------------
 def _reverse(fn):
     return lambda self, other: fn(Tensor(operand(other, self)), self)
@@ -267,7 +308,7 @@ _METHODS = {
     "bool": lambda x: to(x, np.bool_), "cpu": lambda x: x, "contiguous": lambda x: x,
     "any": lambda x: Tensor._make(xp.asarray(x.array.any())),
     "all": lambda x: Tensor._make(xp.asarray(x.array.all())),
-    "T": property(lambda x: permute(x, *builtins.range(x.ndim)[::-1])),
+    "T": property(_numpy_T), "mT": property(lambda x: transpose(x, -2, -1)),
 }
 for _name, _fn in _METHODS.items():
     setattr(Tensor, _name, _fn)

@@ -6,12 +6,13 @@ tanh' = 1 - tanh², sigmoid' = s (1 - s), softmax' = s (g - Σ g s).
 
 from ..backend import xp
 from ..function import Function
+from .common import as_float, wrap_dim
 
 
 class Tanh(Function):
     @staticmethod
     def forward(ctx, x):
-        y = xp.tanh(x)
+        y = xp.tanh(as_float(x))
         ctx.save_for_backward(y)
         return y
 
@@ -25,6 +26,7 @@ class Sigmoid(Function):
     @staticmethod
     def forward(ctx, x):
         # 1 / (1 + e^-x) written as exp(-log(1 + e^-x)): no overflow for large negative x.
+        x = as_float(x)
         y = xp.exp(-xp.logaddexp(0, -x)).astype(x.dtype, copy=False)
         ctx.save_for_backward(y)
         return y
@@ -40,7 +42,7 @@ class ReLU(Function):
     def forward(ctx, x):
         mask = x > 0
         ctx.save_for_backward(mask)
-        return x * mask
+        return xp.maximum(x, 0)  # not x * mask: that gives -0.0 for negative x
 
     @staticmethod
     def backward(ctx, grad):
@@ -52,14 +54,13 @@ def _check_dim(op, dim, ndim):
     if dim is None:
         raise TypeError(f"{op}: pass dim= explicitly (e.g. dim=1 for a batch of rows); "
                         "torch deprecated the implicit choice")
-    if not -max(ndim, 1) <= dim < max(ndim, 1):
-        raise IndexError(f"{op}: dim {dim} is out of range for a tensor with {ndim} dimensions")
+    return wrap_dim(dim, ndim, op)
 
 
 class Softmax(Function):
     @staticmethod
     def forward(ctx, x, dim=None):
-        _check_dim("softmax", dim, x.ndim)
+        dim, x = _check_dim("softmax", dim, x.ndim), as_float(x)
         e = xp.exp(x - x.max(axis=dim, keepdims=True))  # shifting by the max avoids overflow
         y = e / e.sum(axis=dim, keepdims=True)
         ctx.save_for_backward(y)
@@ -75,7 +76,7 @@ class Softmax(Function):
 class LogSoftmax(Function):
     @staticmethod
     def forward(ctx, x, dim=None):
-        _check_dim("log_softmax", dim, x.ndim)
+        dim, x = _check_dim("log_softmax", dim, x.ndim), as_float(x)
         shifted = x - x.max(axis=dim, keepdims=True)
         y = shifted - xp.log(xp.exp(shifted).sum(axis=dim, keepdims=True))
         ctx.save_for_backward(y)

@@ -33,30 +33,64 @@ def broadcast_shapes(op, *shapes):
 def operand(x, like):
     """An op's other operand as something Function.apply accepts: a Tensor stays a Tensor;
     a number or array becomes a constant array of a dtype that follows torch's promotion
-    (a Python float keeps a float32 tensor float32; with an int tensor it gives float32)."""
+    (a Python float keeps a float32 tensor float32; with an int tensor it gives float32;
+    a Python int with a bool tensor gives int64, as True + 1 == 2)."""
     from ..tensor import Tensor
 
     if isinstance(x, Tensor):
         return x
-    if isinstance(x, bool | int | float):
-        dtype = like.dtype if isinstance(x, bool | int) or _is_float(like.dtype) else DEFAULT_FLOAT
-        return xp.asarray(x, dtype=dtype)
+    if isinstance(x, bool):
+        return xp.asarray(x, dtype=like.dtype)
+    if isinstance(x, int):
+        return xp.asarray(x, dtype=like.dtype if like.dtype.kind != "b" else np.int64)
+    if isinstance(x, float):
+        return xp.asarray(x, dtype=like.dtype if _is_float(like.dtype) else DEFAULT_FLOAT)
     return as_array(x)
 
 
+#: torch promotes by category first (bool < integer < floating), then by size within one.
+_CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2}
+
+
+def result_dtype(a, b):
+    """The dtype torch gives ``a (op) b`` for two arrays or tensors.
+
+    numpy differs in two ways learners would notice: float32 + int64 is float64 there
+    (float32 in torch), and a 0-d float64 widens a float32 array there (not in torch, where a
+    0-d tensor only decides the dtype when it is of a higher category, like a Python number).
+    """
+    ka, kb = _CATEGORY.get(a.dtype.kind, 2), _CATEGORY.get(b.dtype.kind, 2)
+    if ka != kb:
+        return a.dtype if ka > kb else b.dtype
+    if (a.ndim == 0) != (b.ndim == 0):
+        return b.dtype if a.ndim == 0 else a.dtype
+    return np.promote_types(a.dtype, b.dtype)
+
+
+def as_float(x):
+    """Integer input to a floating op (exp, log, softmax, ...) becomes float32, as in torch."""
+    return x if x.dtype.kind in "fc" else x.astype(DEFAULT_FLOAT)
+
+
 def _is_float(dtype):
-    return np.issubdtype(dtype, np.floating)
+    return dtype.kind == "f"  # np.issubdtype says the same, ten times slower
+
+
+def wrap_dim(dim, ndim, op):
+    """One dim, negatives counting from the end, checked as torch checks it."""
+    n = max(ndim, 1)  # a 0-d tensor accepts dim 0 and -1
+    if not isinstance(dim, int | np.integer) or isinstance(dim, bool):
+        raise TypeError(f"{op}: dim must be an int, got {dim!r}")
+    if not -n <= dim < n:
+        raise IndexError(f"{op}: dim {dim} is out of range for a tensor with {ndim} "
+                         f"dimensions (valid: {-n} to {n - 1})")
+    return int(dim) % n
 
 
 def normalize_dims(dim, ndim, op):
     """``dim`` (None, int or tuple, negatives allowed) as a sorted tuple of axes."""
-    if dim is None:
+    dims = (dim,) if isinstance(dim, int | np.integer) else tuple(dim or ())
+    if not dims:  # torch: dim=None and dim=() both reduce over every dim
         return tuple(range(ndim))
-    dims = (dim,) if isinstance(dim, int) else tuple(dim)
-    out = []
-    for d in dims:
-        if not -max(ndim, 1) <= d < max(ndim, 1):
-            raise IndexError(f"{op}: dim {d} is out of range for a tensor with {ndim} "
-                             f"dimensions (valid: {-max(ndim, 1)} to {max(ndim, 1) - 1})")
-        out.append(d % max(ndim, 1))
-    return tuple(sorted(set(out)))
+    axes = {wrap_dim(d, ndim, op) for d in dims}
+    return tuple(sorted(axes)) if ndim else ()  # a 0-d tensor has no axis to reduce

@@ -6,7 +6,7 @@ back down to each input's shape with ``unbroadcast``.
 
 from ..backend import xp
 from ..function import Function
-from .common import broadcast_shapes, unbroadcast
+from .common import as_float, broadcast_shapes, unbroadcast
 
 
 class Add(Function):
@@ -78,7 +78,10 @@ class Pow(Function):
         a, b, out = ctx.saved_tensors
         ga = gb = None
         if ctx.needs_input_grad[0]:
-            ga = unbroadcast(grad * b * a ** (b - 1), a.shape)
+            # torch: d(a^0)/da is 0 even at a == 0, where b * a^(b-1) would be 0 * inf = nan.
+            with xp.errstate(divide="ignore", invalid="ignore"):
+                da = xp.where(b == 0, 0, b * a ** (b - 1))
+            ga = unbroadcast(grad * da, a.shape)
         if ctx.needs_input_grad[1]:
             # d(a^b)/db = a^b log a; torch defines it as 0 where a == 0 and b >= 0.
             with xp.errstate(divide="ignore", invalid="ignore"):
@@ -100,7 +103,7 @@ class Neg(Function):
 class Exp(Function):
     @staticmethod
     def forward(ctx, x):
-        y = xp.exp(x)
+        y = xp.exp(as_float(x))
         ctx.save_for_backward(y)  # d exp(x)/dx = exp(x): reuse the output
         return y
 
@@ -113,6 +116,7 @@ class Exp(Function):
 class Log(Function):
     @staticmethod
     def forward(ctx, x):
+        x = as_float(x)
         ctx.save_for_backward(x)
         with xp.errstate(divide="ignore", invalid="ignore"):  # log(0) = -inf, log(-1) = nan
             return xp.log(x)
@@ -126,15 +130,16 @@ class Log(Function):
 class Sqrt(Function):
     @staticmethod
     def forward(ctx, x):
-        with xp.errstate(invalid="ignore"):
-            y = xp.sqrt(x)
+        with xp.errstate(invalid="ignore"):  # sqrt(-1) = nan, as in torch
+            y = xp.sqrt(as_float(x))
         ctx.save_for_backward(y)
         return y
 
     @staticmethod
     def backward(ctx, grad):
         (y,) = ctx.saved_tensors
-        return grad / (2 * y)
+        with xp.errstate(divide="ignore"):  # the slope at 0 is inf, as in torch
+            return grad / (2 * y)
 
 
 class Abs(Function):

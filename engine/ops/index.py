@@ -6,7 +6,7 @@ zeros elsewhere; an element picked twice (x[[0, 0]]) gets both gradients added.
 
 from ..backend import xp
 from ..function import Function
-from .common import broadcast_shapes, unbroadcast
+from .common import broadcast_shapes, unbroadcast, wrap_dim
 
 
 def _is_advanced(index):
@@ -42,7 +42,7 @@ class Cat(Function):
         nd = xs[0].ndim
         if nd == 0:
             raise ValueError("cat: zero-dimensional tensors cannot be concatenated; use stack")
-        d = dim % nd
+        d = wrap_dim(dim, nd, "cat")
         def others(shape):  # every size but the one along dim
             return shape[:d] + shape[d + 1:]
 
@@ -68,7 +68,7 @@ class Stack(Function):
             if x.shape != xs[0].shape:
                 raise ValueError(f"stack: tensor {i} has shape {x.shape} but tensor 0 has "
                                  f"shape {xs[0].shape}; stack needs equal shapes")
-        ctx.dim = dim % (xs[0].ndim + 1)
+        ctx.dim = wrap_dim(dim, xs[0].ndim + 1, "stack")  # the new dim may come last
         return xp.stack(xs, axis=ctx.dim)
 
     @staticmethod

@@ -4,11 +4,12 @@ Backward spreads the output gradient back over the elements that were reduced: e
 sum (and mean, divided by the count), only to the winning element for max and min.
 """
 
+import math
 from collections import namedtuple
 
 from ..backend import xp
 from ..function import Function
-from .common import normalize_dims
+from .common import normalize_dims, wrap_dim
 
 #: ``x.max(dim)`` returns values and indices, as torch's ``torch.return_types.max``.
 ValuesIndices = namedtuple("ValuesIndices", ["values", "indices"])
@@ -40,7 +41,7 @@ class Mean(Function):
         ctx.shape, ctx.keepdim = x.shape, keepdim
         if x.size == 0:
             raise ValueError(f"mean: the tensor of shape {x.shape} is empty")
-        ctx.count = x.size // max(1, x.sum(axis=ctx.dims, keepdims=True).size)
+        ctx.count = math.prod(x.shape[d] for d in ctx.dims)
         return x.mean(axis=ctx.dims, keepdims=keepdim).astype(x.dtype, copy=False)
 
     @staticmethod
@@ -64,8 +65,7 @@ class _Extreme(Function):
             out = cls.pick(x)
             ctx.save_for_backward(x == out)
             return out
-        (axis,) = normalize_dims(dim, x.ndim, cls.__name__.lower())
-        ctx.dim = axis
+        axis = ctx.dim = wrap_dim(dim, x.ndim, cls.__name__.lower())
         ctx.indices = xp.expand_dims(cls.arg(x, axis=axis), axis)
         out = xp.take_along_axis(x, ctx.indices, axis=axis)
         return out if keepdim else out.squeeze(axis)
@@ -74,7 +74,7 @@ class _Extreme(Function):
     def backward(ctx, grad):
         if ctx.dim is None:
             (winners,) = ctx.saved_tensors
-            return grad * winners / winners.sum()
+            return grad * winners / int(winners.sum())  # an int keeps grad's dtype
         g = xp.zeros(ctx.shape, dtype=grad.dtype)
         grad = grad if ctx.keepdim else xp.expand_dims(grad, ctx.dim)
         xp.put_along_axis(g, ctx.indices, grad, axis=ctx.dim)

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..backend import xp
 from ..function import Function
-from .common import normalize_dims, unbroadcast
+from .common import normalize_dims, unbroadcast, wrap_dim
 
 
 class Reshape(Function):
@@ -31,7 +31,7 @@ class Reshape(Function):
 class Permute(Function):
     @staticmethod
     def forward(ctx, x, dims=None):
-        dims = tuple(d % max(x.ndim, 1) for d in dims)
+        dims = tuple(wrap_dim(d, x.ndim, "permute") for d in dims)
         if sorted(dims) != list(range(x.ndim)):
             raise ValueError(f"permute: dims {dims} must list each of the {x.ndim} dims of "
                              f"shape {x.shape} exactly once")
@@ -78,6 +78,9 @@ class Expand(Function):
         if lead < 0:
             raise ValueError(f"expand: the new shape {tuple(sizes)} has fewer dims than the "
                              f"tensor's {x.shape}")
+        if any(n < 0 for n in sizes[:lead]):
+            raise ValueError(f"expand: sizes {tuple(sizes)} put -1 (or a negative size) on a new "
+                             f"leading dim of a tensor of shape {x.shape}; new dims need a size")
         shape = tuple(x.shape[i - lead] if n == -1 else n for i, n in enumerate(sizes))
         for i, n in enumerate(x.shape):
             if n != 1 and n != shape[lead + i]:
