@@ -46,7 +46,7 @@ def parse_percent(text: str) -> list[tuple[str, str]]:
         if marker:
             cells.append((kind, lines))
             rest = marker.group("rest").strip()
-            kind = "markdown" if rest.startswith("[markdown]") or rest.startswith("[md]") else "code"
+            kind = "markdown" if rest.startswith(("[markdown]", "[md]")) else "code"
             lines = []
         else:
             lines.append(line)
