@@ -128,7 +128,7 @@ class _TextProgress:
         if self.quiet or not self.total or self.done < self.next_report * self.total:
             return
         self.next_report = int(self.done / self.total * 10) / 10 + 0.1
-        print(f"{self.name}: {self.done / self.total:4.0%} of {self.total / 1e6:.1f} MB",
+        print(f"{self.name}: {self.done / self.total:4.0%} of {_size(self.total)}",
               file=sys.stderr, flush=True)
 
     def __enter__(self):
@@ -136,7 +136,11 @@ class _TextProgress:
 
     def __exit__(self, *exc):
         if not self.quiet and not self.total:
-            print(f"{self.name}: {self.done / 1e6:.1f} MB", file=sys.stderr, flush=True)
+            print(f"{self.name}: {_size(self.done)}", file=sys.stderr, flush=True)
+
+
+def _size(n_bytes):
+    return f"{n_bytes / 1e6:.1f} MB" if n_bytes >= 1e5 else f"{n_bytes / 1e3:.1f} kB"
 
 
 def extract_archive(path, dest):

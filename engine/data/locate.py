@@ -46,7 +46,8 @@ class DataLocation:
     def describe(self):
         """The folder as the ``data:`` line shows it: samples by their repository path."""
         if self.is_sample:
-            return f"bundled sample {self.folder.relative_to(REPO_ROOT).as_posix()}"
+            inside = self.folder.resolve().relative_to(SAMPLES_DIR.resolve()).as_posix()
+            return f"bundled sample data/samples/{inside}"
         return str(self.folder)
 
 
