@@ -1,12 +1,18 @@
 """A small, torch-shaped autograd engine on numpy, built chapter by chapter.
 
 ``import engine as torch`` is (almost) all a learner changes: the names, signatures and
-gradient semantics follow PyTorch's.
+gradient semantics follow PyTorch's. Map of the package:
+
+- ``scalar.Value``: scalar autograd (chapters 1-3)
+- ``tensor.Tensor`` + ``function.Function`` + ``ops/``: tensor autograd (chapter 4 on)
+- ``nn``, ``optim``, ``data``: layers and losses, optimizers, datasets (chapter 5 on)
+- ``viz``: pictures of the graphs; ``testing``: tolerances and gradcheck
 """
 
 import numpy as _np
 
-from . import ops
+from . import data, nn, ops, optim
+from .checkpoint import load, save
 from .creation import (
     arange,
     empty,
@@ -56,70 +62,9 @@ from .random import manual_seed
 from .scalar import Value
 from .tensor import Tensor
 
-float32 = _np.dtype("float32")
-float64 = _np.dtype("float64")
-int64 = _np.dtype("int64")
+# torch's dtype names, as numpy dtypes (engine.float32 == tensor.dtype)
+float32 = float = _np.dtype("float32")  # noqa: A001 - shadows the builtin on purpose, as torch
+float64 = double = _np.dtype("float64")
+int64 = long = _np.dtype("int64")
 int32 = _np.dtype("int32")
-bool = _np.dtype("bool")  # noqa: A001 - torch.bool
-float = float32  # noqa: A001 - torch.float
-double = float64
-long = int64
-
-__all__ = [
-    "Function",
-    "Tensor",
-    "Value",
-    "abs",
-    "arange",
-    "argmax",
-    "argmin",
-    "bool",
-    "cat",
-    "clamp",
-    "double",
-    "empty",
-    "enable_grad",
-    "exp",
-    "eye",
-    "flatten",
-    "float",
-    "float32",
-    "float64",
-    "full",
-    "int32",
-    "int64",
-    "is_grad_enabled",
-    "log",
-    "log_softmax",
-    "long",
-    "manual_seed",
-    "matmul",
-    "max",
-    "mean",
-    "min",
-    "no_grad",
-    "ones",
-    "ones_like",
-    "ops",
-    "permute",
-    "rand",
-    "randint",
-    "randn",
-    "randn_like",
-    "relu",
-    "reshape",
-    "set_grad_enabled",
-    "sigmoid",
-    "softmax",
-    "sqrt",
-    "squeeze",
-    "stack",
-    "sum",
-    "tanh",
-    "tensor",
-    "transpose",
-    "unsqueeze",
-    "where",
-    "zeros",
-    "zeros_like",
-]
+bool = _np.dtype("bool")  # noqa: A001
