@@ -20,6 +20,9 @@ class Optimizer:
             raise TypeError("params argument given to the optimizer should be an iterable of "
                             f"Tensors or dicts, but got a Tensor of shape {params.shape}; pass "
                             "[tensor] or model.parameters()")
+        if isinstance(params, set):
+            raise TypeError("optimizer parameters need to be organized in ordered collections "
+                            "(a set's order changes between runs); use a list")
         self.defaults = defaults
         self.state = {}  # parameter → its state dict (tensors hash by identity)
         self.param_groups = []

@@ -42,7 +42,7 @@ class CrossEntropy(Function):
 
         losses = -(q * log_probs).sum(axis=1)
         ctx.save_for_backward(log_probs, q)
-        ctx.reduction, ctx.count = reduction, count
+        ctx.reduction, ctx.count, ctx.label_smoothing = reduction, count, label_smoothing
         if reduction == "none":
             return losses
         total = losses.sum()
@@ -63,8 +63,8 @@ class CrossEntropy(Function):
         if ctx.needs_input_grad[0]:
             # softmax · Σq − q; Σq is 1 for a normal row and 0 for an ignored one.
             g_logits = (xp.exp(log_probs) * q.sum(axis=1, keepdims=True) - q) * scale
-        if ctx.needs_input_grad[1]:  # soft targets (e.g. a teacher's outputs) get −log p
-            g_target = -log_probs * scale
+        if ctx.needs_input_grad[1]:  # soft targets (e.g. a teacher's outputs): −(1 − ε) log p
+            g_target = -(1 - ctx.label_smoothing) * log_probs * scale
         return g_logits, g_target
 
 

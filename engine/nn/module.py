@@ -48,11 +48,11 @@ class Module:
         if isinstance(value, Parameter | Module) and tables is None:
             raise AttributeError(f"cannot assign {type(value).__name__} '{name}' before "
                                  "Module.__init__() ran: call super().__init__() first")
-        if isinstance(value, Parameter):
-            self._forget(name)
+        if isinstance(value, Parameter):  # (replacing one keeps its place in the order)
+            self._forget(name, keep="_parameters")
             self.register_parameter(name, value)
         elif isinstance(value, Module):
-            self._forget(name)
+            self._forget(name, keep="_modules")
             self.add_module(name, value)
         elif tables is not None and name in self._parameters:
             if value is not None:  # torch refuses a plain tensor here: it would not be trained
@@ -83,9 +83,10 @@ class Module:
         if not self._forget(name):
             object.__delattr__(self, name)
 
-    def _forget(self, name):
+    def _forget(self, name, keep=None):
         found = False
-        for table in (self.__dict__, self._parameters, self._buffers, self._modules):
+        for table in ("__dict__", "_parameters", "_buffers", "_modules"):
+            table = getattr(self, table) if table != keep else {}
             if name in table:
                 del table[name]
                 found = True
