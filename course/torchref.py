@@ -28,6 +28,8 @@ def _numpy(x):
         return x.detach().cpu().numpy()
     if isinstance(x, engine.Tensor):
         return np.asarray(x.array)
+    if isinstance(x, engine.Value):  # the scalar autograd of chapters 1-3
+        return np.asarray(x.data)
     return np.asarray(x)
 
 
@@ -109,6 +111,15 @@ class CrossCheck(list):
                          for row in cells)
 
     __repr__ = __str__
+    _echo_done = False
+
+    def _ipython_display_(self):
+        # A notebook cell ending in cross_check(...) would show the table twice (printed, then
+        # echoed as the cell's value): skip the echo right after printing, show it otherwise.
+        if self._echo_done:
+            self._echo_done = False
+        else:
+            print(self)
 
 
 def cross_check(rows, verbose=True):
@@ -134,6 +145,7 @@ def cross_check(rows, verbose=True):
                           rtol=t["rtol"], atol=t["atol"], ok=bool(ok)))
     if verbose:
         print(table)
+        table._echo_done = True
     failed = [r["name"] for r in table if not r["ok"]]
     if failed:
         raise AssertionError(f"cross_check: {', '.join(failed)} differ from torch beyond the "

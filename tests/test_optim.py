@@ -72,6 +72,17 @@ def test_20_steps_match_torch(name, kwargs, dtype):
     assert abs(loss_e - loss_t) <= 1e-6
 
 
+@pytest.mark.parametrize("name,kwargs", [("SGD", dict(lr=0.1, momentum=0.9)),
+                                         ("AdamW", dict(lr=0.01, amsgrad=True))])
+def test_a_longer_float32_run_stays_within_the_training_tolerance(name, kwargs):
+    ours, theirs = models("float32")
+    train(ours, getattr(optim, name)(ours.parameters(), **kwargs), 200, engine, "float32")
+    train(theirs, getattr(torch.optim, name)(theirs.parameters(), **kwargs), 200, torch,
+          "float32")
+    for p, q in zip(ours.parameters(), theirs.parameters()):
+        assert_close(p, q, "training")
+
+
 def test_param_groups_and_add_param_group_match_torch():
     ours, theirs = models("float64")
     def groups(m):

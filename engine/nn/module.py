@@ -16,8 +16,14 @@ from ..grad_mode import no_grad
 from ..tensor import Tensor
 from .parameter import Parameter
 
-#: What ``load_state_dict(strict=False)`` returns (torch's ``_IncompatibleKeys``).
-IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+
+class IncompatibleKeys(namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
+    """What ``load_state_dict`` returns (torch's ``_IncompatibleKeys``, and its repr)."""
+
+    def __repr__(self):
+        if not self.missing_keys and not self.unexpected_keys:
+            return "<All keys matched successfully>"
+        return super().__repr__()
 
 
 def _addindent(text, spaces):
