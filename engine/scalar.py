@@ -58,11 +58,11 @@ class Value:
 
     # --- operations: result and local derivatives together --------------------------------
     def __add__(self, other):
-        other = _wrap(other)
+        other = _wrap(other, "+")
         return Value(self.data + other.data, (self, other), "+", _local_grads=(1.0, 1.0))
 
     def __mul__(self, other):
-        other = _wrap(other)
+        other = _wrap(other, "*")
         return Value(self.data * other.data, (self, other), "*",
                      _local_grads=(other.data, self.data))
 
@@ -110,10 +110,10 @@ class Value:
         return self * -1
 
     def __sub__(self, other):
-        return self + (-_wrap(other))
+        return self + (-_wrap(other, "-"))
 
     def __truediv__(self, other):
-        other = _wrap(other)
+        other = _wrap(other, "/")
         if other.data == 0.0:
             raise ZeroDivisionError(f"division: {self.data} / 0.0 (the divisor is a Value equal "
                                     "to 0); add a small epsilon or check the input")
@@ -126,10 +126,10 @@ class Value:
         return self * other
 
     def __rsub__(self, other):
-        return _wrap(other) + (-self)
+        return _wrap(other, "-") + (-self)
 
     def __rtruediv__(self, other):
-        return _wrap(other) / self
+        return _wrap(other, "/") / self
 
     # --- backward --------------------------------------------------------------------------
     def backward(self, gradient=1.0, retain_graph=False):
@@ -163,16 +163,16 @@ class Value:
 
     # --- comparisons and display -------------------------------------------------------------
     def __lt__(self, other):
-        return self.data < _wrap(other).data
+        return self.data < _wrap(other, "<").data
 
     def __gt__(self, other):
-        return self.data > _wrap(other).data
+        return self.data > _wrap(other, ">").data
 
     def __le__(self, other):
-        return self.data <= _wrap(other).data
+        return self.data <= _wrap(other, "<=").data
 
     def __ge__(self, other):
-        return self.data >= _wrap(other).data
+        return self.data >= _wrap(other, ">=").data
 
     def __float__(self):
         return self.data
@@ -182,13 +182,13 @@ class Value:
         return f"Value(data={self.data:.4g}{grad})"
 
 
-def _wrap(x):
+def _wrap(x, op):
     if isinstance(x, Value):
         return x
     if isinstance(x, int | float):
         return Value(x, requires_grad=False)
-    raise TypeError(f"Value op: cannot combine a Value with {type(x).__name__} ({x!r}); "
-                    "use a number or a Value")
+    raise TypeError(f"Value {op} {type(x).__name__}: cannot combine a Value with {x!r}; use a "
+                    f"number or a Value (float(...) converts a numeric string)")
 
 
 def _parents(node):

@@ -147,7 +147,8 @@ class Tensor:
                                     self.dtype)
             if grad.shape != self.array.shape:
                 raise RuntimeError(f"backward(): gradient has shape {tuple(grad.shape)} but the "
-                                   f"tensor has shape {self.shape}; they must match")
+                                   f"tensor has shape {self.shape}; they must match (one "
+                                   f"d loss/d value per element, e.g. engine.ones_like(y))")
         run_backward(self, grad, retain_graph)
 
     # --- in-place updates (for optimizers and initialisation, under no_grad) -------------------

@@ -21,8 +21,8 @@ class GetItem(Function):
         try:
             return x[index]
         except IndexError as err:
-            raise IndexError(f"indexing: {err} (tensor of shape {x.shape}, index {index!r})") \
-                from None
+            raise IndexError(f"indexing: {err} (tensor of shape {x.shape}, index {index!r}); a dim "
+                             f"of size n takes indices -n to n-1") from None
 
     @staticmethod
     def backward(ctx, grad):

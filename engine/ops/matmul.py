@@ -32,15 +32,16 @@ class MatMul(Function):
             return xp.matmul(a, b)
         except ValueError:
             raise ValueError(f"matmul (@): the batch dimensions of shapes {a.shape} and "
-                             f"{b.shape} cannot be broadcast together") from None
+                             f"{b.shape} cannot be broadcast together; all but the last two dims "
+                             f"broadcast as in elementwise ops (equal, or one of them 1)") from None
 
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
         a2 = a[None, :] if a.ndim == 1 else a  # promote vectors to matrices ...
         b2 = b[:, None] if b.ndim == 1 else b
-        if a.ndim == 1:
-            grad = xp.expand_dims(grad, -2)
+        if a.ndim == 1:  # ... and give grad back the dims they dropped: (1, n), (m, 1), (1, 1)
+            grad = xp.expand_dims(grad, -1 if b.ndim == 1 else -2)
         if b.ndim == 1:
             grad = xp.expand_dims(grad, -1)
         ga = gb = None
