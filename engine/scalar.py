@@ -131,6 +131,11 @@ class Value:
     def __rtruediv__(self, other):
         return _wrap(other, "/") / self
 
+    def __rpow__(self, base):  # 2 ** a, as e^(a ln 2)
+        if not isinstance(base, int | float) or base <= 0:
+            raise ValueError(f"pow: {base!r} ** Value needs a positive number as the base")
+        return (self * math.log(base)).exp()
+
     # --- backward --------------------------------------------------------------------------
     def backward(self, gradient=1.0, retain_graph=False):
         """Fill ``.grad`` of every Value this one depends on, as torch does.

@@ -127,6 +127,9 @@ class Tensor:
     def register_hook(self, hook):
         """Call ``hook(grad)`` when this tensor's gradient is computed; a returned tensor
         replaces the gradient."""
+        if not self.requires_grad:
+            raise RuntimeError("register_hook: this tensor does not require grad, so no gradient "
+                               "will ever reach the hook; set requires_grad=True first")
         self._hooks = (*self._hooks, hook)
         return hook
 
