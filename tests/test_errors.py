@@ -249,9 +249,18 @@ def test_value_misuses():
     with pytest.raises(ZeroDivisionError) as e:
         Value(1.0) / Value(0.0)
     check(e, "division", "0.0", "epsilon")
+    with pytest.raises(ValueError) as e:
+        (-2) ** Value(1.0)
+    check(e, "-2 ** Value", "positive")
     with pytest.raises(TypeError) as e:
         Value(Value(1.0))
     check(e, "Value(Value(...))", ".data")
+
+
+def test_hook_on_a_tensor_without_grad():
+    with pytest.raises(RuntimeError) as e:
+        engine.ones(2).register_hook(lambda g: g)
+    check(e, "register_hook", "requires_grad=True")
 
 
 def test_mean_of_an_int_tensor():

@@ -41,6 +41,7 @@ OPS = {
     "divc": lambda a, b, c: a / c,
     "rdiv": lambda a, b, c: c / a,
     "rdiv_safe": lambda a, b, c: c / (a * a + 1),
+    "rpow": lambda a, b, c: 1.5**a,
 }
 SAFE_WHEN = {  # op: (its inputs are in the safe domain, the guarded variant)
     "div": (lambda a, b: abs(b) > 0.1, "div_safe"),
@@ -48,6 +49,7 @@ SAFE_WHEN = {  # op: (its inputs are in the safe domain, the guarded variant)
     "exp": (lambda a, b: a < 10, "exp_safe"),
     "log": (lambda a, b: a > 0.1, "log_safe"),
     "rdiv": (lambda a, b: abs(a) > 0.1, "rdiv_safe"),
+    "rpow": (lambda a, b: a < 10, "exp_safe"),
 }
 PRIMARY = [op for op in OPS if not op.endswith("_safe")]
 EXPONENTS = [2, 3, -1, -2, 0.5, 1.5, 0]
@@ -147,6 +149,7 @@ def test_micrograd_readme_example():
     (lambda a: 2 / a, 0.5, -2 / 16),
     (lambda a: -a, -4.0, -1.0),
     (lambda a: a**0, 1.0, 0.0),
+    (lambda a: 2**a, 16.0, 16 * math.log(2)),
 ])
 def test_numbers_on_either_side(expr, value, grad):
     a = Value(4.0)
