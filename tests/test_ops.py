@@ -457,3 +457,29 @@ def test_clone_and_to_keep_gradients():
     compare(lambda lib, x: x.clone() * 2, np.arange(3.0))
     compare(lambda lib, x: x.to(lib.float32).double() * 2, np.arange(3.0))
     assert engine.ones(2).to("cpu").float().dtype == np.float32
+
+
+COMPOSITE = {
+    "var": lambda lib, x: x.var(),
+    "var_dim": lambda lib, x: x.var(1),
+    "var_biased": lambda lib, x: x.var(dim=(0, 2), unbiased=False, keepdim=True),
+    "var_correction": lambda lib, x: x.var(dim=-1, correction=0),
+    "std": lambda lib, x: x.std(),
+    "std_dim": lambda lib, x: x.std(dim=0, keepdim=True),
+    "norm": lambda lib, x: x.norm(),
+    "norm_dim": lambda lib, x: x.norm(dim=1),
+    "norm_1": lambda lib, x: x.norm(p=1, dim=-1, keepdim=True),
+    "square": lambda lib, x: x.square(),
+    "masked_fill": lambda lib, x: x.masked_fill(x > 0.5, -1.5),
+    "masked_fill_inf_softmax": lambda lib, x: x.masked_fill(x < 0, float("-inf")).softmax(-1),
+    "named_comparisons": lambda lib, x: x * x.gt(0) + x.le(0.5) * 2 + x.eq(x) * x.ne(1),
+    "mask_logic": lambda lib, x: x * ((x > 0) & ~(x > 1) | x.eq(x[0, 0, 0]) ^ x.lt(-1)),
+}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("op", COMPOSITE)
+def test_composite_ops_like_torch(op, dtype):
+    x = away_from_zero(np.random.default_rng(7), (2, 3, 4))
+    x[:, :, 0] = np.abs(x[:, :, 0])  # softmax after masking: one unmasked entry per row
+    compare(COMPOSITE[op], x, dtype=dtype)

@@ -13,6 +13,7 @@ from ..backend import xp
 from ..tensor import Tensor
 from .activation import LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .common import operand, result_dtype, wrap_dim
+from .composite import masked_fill, norm, square, std, var
 from .elementwise import Abs, Add, Cast, Clamp, Clone, Div, Exp, Log, Mul, Neg, Pow, Sqrt, Sub
 from .index import Cat, GetItem, Stack, Where
 from .matmul import MatMul
@@ -296,6 +297,9 @@ _METHODS = {
     "__lt__": _compare(xp.less), "__le__": _compare(xp.less_equal),
     "__gt__": _compare(xp.greater), "__ge__": _compare(xp.greater_equal),
     "__eq__": _compare(xp.equal), "__ne__": _compare(xp.not_equal),
+    # masks: (x > 0) & (x < 1), ~mask; bitwise on ints, as in torch (no gradient either way)
+    "__and__": _compare(xp.bitwise_and), "__or__": _compare(xp.bitwise_or),
+    "__xor__": _compare(xp.bitwise_xor), "__invert__": lambda x: Tensor._make(~x.array),
     "add": add, "sub": sub, "mul": mul, "div": div, "pow": pow, "neg": neg, "matmul": matmul,
     "exp": exp, "log": log, "sqrt": sqrt, "abs": abs, "clamp": clamp, "clip": clamp,
     "tanh": tanh, "sigmoid": sigmoid, "relu": relu, "softmax": softmax,
@@ -309,6 +313,9 @@ _METHODS = {
     "any": lambda x: Tensor._make(xp.asarray(x.array.any())),
     "all": lambda x: Tensor._make(xp.asarray(x.array.all())),
     "T": property(_numpy_T), "mT": property(lambda x: transpose(x, -2, -1)),
+    "var": var, "std": std, "norm": norm, "square": square, "masked_fill": masked_fill,
+    "eq": _compare(xp.equal), "ne": _compare(xp.not_equal), "lt": _compare(xp.less),
+    "le": _compare(xp.less_equal), "gt": _compare(xp.greater), "ge": _compare(xp.greater_equal),
 }
 for _name, _fn in _METHODS.items():
     setattr(Tensor, _name, _fn)
