@@ -1,0 +1,295 @@
+"""Probes: the grader's code that *calls* a learner's task code on inputs the grader chose.
+
+A probe takes the names a task cell defined (``ns``) and one case (plain JSON data drawn by the
+grader at grading time) and returns plain JSON data: numbers, lists, and arrays encoded as
+``{"shape": [...], "data": [...]}``. It never judges: the verdict is made later, in the grader's
+own process, against the grader's references (``specs_*.py``).
+
+This file runs in two places: inside the grading sandbox (the grader sends its source, read
+before any notebook ran) and inside the learner's kernel for the instant-feedback check cells.
+It imports only the standard library, numpy and the engine.
+"""
+
+import math
+
+import numpy as np
+
+PROBES = {}
+
+
+def probe(task_id):
+    def register(fn):
+        PROBES[task_id] = fn
+        return fn
+
+    return register
+
+
+# --- turning what the learner returned into plain data, with messages that say what's wrong ----
+def num(x, what):
+    if isinstance(x, bool) or not isinstance(x, int | float | np.integer | np.floating):
+        raise TypeError(f"{what} should be a number, got {type(x).__name__} ({x!r:.60})")
+    return float(x)
+
+
+def encode(x, what):
+    """An array-like (numpy array, engine Tensor) as {"shape", "data"}."""
+    x = getattr(x, "array", x)  # an engine Tensor's numpy array
+    if not isinstance(x, np.ndarray | np.generic | int | float):
+        raise TypeError(f"{what} should be a numpy array, got {type(x).__name__}")
+    a = np.asarray(x, dtype=float)
+    return {"shape": list(a.shape), "data": a.ravel().tolist()}
+
+
+def decode(x):
+    return np.asarray(x["data"], dtype=float).reshape(x["shape"])
+
+
+def out_and_grads(result, what, n):
+    """Check ``(out, (g1, ..., gn))`` and return it as numbers."""
+    form = f"(out, ({', '.join(f'g{i + 1}' for i in range(n))},))"
+    if not isinstance(result, tuple | list) or len(result) != 2:
+        raise TypeError(f"{what} should return a pair {form}, got {type(result).__name__}")
+    out, grads = result
+    if not isinstance(grads, tuple | list) or len(grads) != n:
+        raise TypeError(f"{what}: the second item should be a tuple of {n} local derivative(s) "
+                        f"{form}, got {grads!r:.80}")
+    return num(out, f"{what}'s out"), [num(g, f"{what}'s local derivative") for g in grads]
+
+
+def value_of(v, what):
+    from engine import Value
+
+    if not isinstance(v, Value):
+        raise TypeError(f"{what} should be a Value (so gradients can flow), got "
+                        f"{type(v).__name__}")
+    return v
+
+
+# --- chapter 1: computation graphs ----------------------------------------------------------
+@probe("ch1.mul")
+def _mul(ns, case):
+    return out_and_grads(ns["mul"](case["a"], case["b"]), "mul(a, b)", 2)
+
+
+@probe("ch1.tanh")
+def _tanh(ns, case):
+    return out_and_grads(ns["tanh"](case["x"]), "tanh(x)", 1)
+
+
+@probe("ch1.pow")
+def _pow(ns, case):
+    return out_and_grads(ns["power"](case["x"], case["n"]), "power(x, n)", 1)
+
+
+class GraphNode:
+    """A node of a graph given by a parents function; hashable by identity, like a Value."""
+
+    __slots__ = ("index", "parents")
+
+    def __init__(self, index):
+        self.index, self.parents = index, ()
+
+    def __repr__(self):
+        return f"GraphNode({self.index})"
+
+
+@probe("ch1.topo_sort")
+def _topo(ns, case):
+    parents = case["parents"] if "parents" in case else [[i - 1] if i else []
+                                                         for i in range(case["chain"])]
+    nodes = [GraphNode(i) for i in range(len(parents))]
+    for node, ps in zip(nodes, parents):
+        node.parents = tuple(nodes[p] for p in ps)
+    order = ns["topological_sort"](nodes[case.get("root", len(nodes) - 1)], _graph_parents)
+    if not isinstance(order, list | tuple):
+        raise TypeError(f"topological_sort should return a list of nodes, got "
+                        f"{type(order).__name__}")
+    bad = [n for n in order if not isinstance(n, GraphNode)]
+    if bad:
+        raise TypeError(f"topological_sort returned {bad[0]!r:.60}, which is not a node of the "
+                        "graph: return the nodes themselves")
+    return [n.index for n in order]
+
+
+def _graph_parents(node):
+    return node.parents
+
+
+# --- chapter 2: backpropagation -------------------------------------------------------------
+@probe("ch2.chain_rule")
+def _chain_rule(ns, case):
+    grads = ns["neuron_grads"](*case["inputs"])
+    if not isinstance(grads, dict):
+        raise TypeError(f"neuron_grads should return a dict {{'x1': ..., 'w1': ...}}, got "
+                        f"{type(grads).__name__}")
+    keys = ("x1", "x2", "w1", "w2", "b")
+    missing = [k for k in keys if k not in grads]
+    if missing:
+        raise KeyError(f"neuron_grads' dict lacks the key(s) {missing}")
+    return [num(grads[k], f"the gradient for {k!r}") for k in keys]
+
+
+class ScalarNode:
+    """What backward() walks: data, grad, _prev (inputs) and _local_grads, as a Value has."""
+
+    __slots__ = ("data", "grad", "_prev", "_local_grads")
+
+    def __init__(self, data, prev=(), local_grads=()):
+        self.data, self.grad = data, 0.0
+        self._prev, self._local_grads = tuple(prev), tuple(local_grads)
+
+
+@probe("ch2.backward")
+def _backward(ns, case):
+    nodes = [ScalarNode(x) for x in case["leaves"]]
+    for inputs, local in case["ops"]:
+        nodes.append(ScalarNode(0.0, [nodes[i] for i in inputs], local))
+    ns["backward"](nodes[-1])
+    return [num(n.grad, "a node's .grad") for n in nodes]
+
+
+@probe("ch2.numerical_grad")
+def _numerical_grad(ns, case):
+    c, a, d, e = case["c"], case["a"], case["d"], case["e"]
+
+    def f(xs):
+        xs = list(xs)
+        return (sum(ci * math.sin(ai * x) for ci, ai, x in zip(c, a, xs))
+                + d * xs[0] * xs[-1] + e * sum(x**3 for x in xs))
+
+    grads = ns["numerical_grad"](f, list(case["x"]))
+    if not isinstance(grads, list | tuple | np.ndarray):
+        raise TypeError(f"numerical_grad should return a list, got {type(grads).__name__}")
+    return [num(g, "a partial derivative") for g in grads]
+
+
+# --- chapter 3: dynamic graphs ----------------------------------------------------------------
+def _leaves(*xs):
+    from engine import Value
+
+    return [Value(x) for x in xs]
+
+
+@probe("ch3.newton_sqrt")
+def _newton(ns, case):
+    (a,) = _leaves(case["a"])
+    result = ns["newton_sqrt"](a)
+    if not isinstance(result, tuple | list) or len(result) != 2:
+        raise TypeError("newton_sqrt(a) should return (x, steps)")
+    x = value_of(result[0], "newton_sqrt's x")
+    steps = result[1]
+    if not isinstance(steps, int) or isinstance(steps, bool):
+        raise TypeError(f"steps should be an int, got {type(steps).__name__}")
+    x.backward()
+    return {"x": x.data, "steps": steps, "grad": a.grad}
+
+
+@probe("ch3.rnn")
+def _rnn(ns, case):
+    w, u, h0 = _leaves(case["w"], case["u"], case["h0"])
+    h = value_of(ns["run_rnn"](list(case["xs"]), w, u, h0), "run_rnn's result")
+    h.backward()
+    return [h.data, w.grad, u.grad, h0.grad]
+
+
+@probe("ch3.truncated")
+def _truncated(ns, case):
+    w, u, h0 = _leaves(case["w"], case["u"], case["h0"])
+    h = ns["run_rnn_truncated"](list(case["xs"]), w, u, h0, case["k"])
+    h = value_of(h, "run_rnn_truncated's result")
+    h.backward()
+    return [h.data, w.grad, u.grad, h0.grad]
+
+
+@probe("ch3.round_ste")
+def _round_ste(ns, case):
+    (x,) = _leaves(case["x"])
+    y = value_of(ns["round_ste"](x), "round_ste's result")
+    (y * case["c"]).backward()
+    return [y.data, x.grad]
+
+
+# --- chapter 4: tensors ------------------------------------------------------------------------
+@probe("ch4.unbroadcast")
+def _unbroadcast(ns, case):
+    grad = decode(case["grad"])
+    return encode(ns["unbroadcast"](grad, tuple(case["shape"])), "unbroadcast's result")
+
+
+def _function_grads(fn_class, name, inputs, grad):
+    from engine import Function, Tensor
+
+    if not (isinstance(fn_class, type) and issubclass(fn_class, Function)):
+        raise TypeError(f"{name} should be a subclass of engine.Function")
+    tensors = [None if x is None else Tensor(decode(x), requires_grad=True) for x in inputs]
+    out = fn_class.apply(*tensors)
+    if not isinstance(out, Tensor) or out.grad_fn is None:
+        raise TypeError(f"{name}.apply(...) recorded no graph node: forward should return an "
+                        "array and the class should subclass Function")
+    ctx = out.grad_fn
+    grads = fn_class.backward(ctx, decode(grad))
+    grads = grads if isinstance(grads, tuple | list) else (grads,)
+    if len(grads) != len(inputs):
+        raise TypeError(f"{name}.backward returned {len(grads)} gradient(s) for "
+                        f"{len(inputs)} forward argument(s): return one per argument")
+    return {"out": encode(out, f"{name}'s output"),
+            "grads": [None if g is None else encode(g, f"{name}'s gradient") for g in grads]}
+
+
+@probe("ch4.sigmoid")
+def _sigmoid(ns, case):
+    return _function_grads(ns["Sigmoid"], "Sigmoid", [case["x"]], case["grad"])
+
+
+@probe("ch4.linear")
+def _linear(ns, case):
+    return _function_grads(ns["LinearFunction"], "LinearFunction",
+                           [case["x"], case["weight"], case["bias"]], case["grad"])
+
+
+# --- chapter 5: training ---------------------------------------------------------------------
+def _params(case):
+    from engine import Tensor
+
+    return [Tensor(decode(p), requires_grad=True) for p in case["params"]]
+
+
+def _set_grads(params, grads):
+    from engine import Tensor
+
+    for p, g in zip(params, grads):
+        p.grad = Tensor(decode(g))
+
+
+def _run_optimizer(ns, name, case):
+    params = _params(case)
+    opt = ns[name](params, **case["options"])
+    trajectory = []
+    for grads in case["grads"]:
+        _set_grads(params, grads)
+        opt.step()
+        trajectory.append([encode(p, "a parameter") for p in params])
+    opt.zero_grad()
+    cleared = all(p.grad is None or not np.any(getattr(p.grad, "array", p.grad))
+                  for p in params)
+    return {"trajectory": trajectory, "cleared": cleared}
+
+
+@probe("ch5.sgd")
+def _sgd(ns, case):
+    return _run_optimizer(ns, "SGD", case)
+
+
+@probe("ch5.adam")
+def _adam(ns, case):
+    return _run_optimizer(ns, "Adam", case)
+
+
+@probe("ch5.clip")
+def _clip(ns, case):
+    params = _params(case)
+    _set_grads(params, case["grads"])
+    total = ns["clip_grad_norm_"](params, case["max_norm"])
+    total = num(getattr(total, "item", lambda: total)(), "the returned total norm")
+    return {"total": total, "grads": [encode(p.grad, "a gradient") for p in params]}
