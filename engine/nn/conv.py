@@ -1,0 +1,251 @@
+"""2-D convolution (``nn.Conv2d``, ``F.conv2d``), computed as ONE matrix product with im2col.
+
+A convolution slides each of OC kernels (C × kh × kw numbers) over the image and takes a dot
+product wherever it stops. im2col ("image to columns") copies every receptive field into one
+column of a matrix ``cols``: K = C·kh·kw rows, one column per output pixel, M = N·OH·OW columns.
+The kernels, flattened, are the rows of an (OC, K) matrix, and the whole layer is one product:
+
+    out (OC, M) = weight.reshape(OC, K) @ cols (K, M)
+
+which BLAS runs close to the machine's peak. Backward is two more products with the same
+matrices, dW = grad @ colsᵀ and dcols = Wᵀ @ grad, and col2im, which adds each entry of dcols
+back onto the pixel it was copied from (a pixel under several windows gets the sum).
+
+Memory layout: the product's output is channel-major, (OC, N, OH, OW) in memory. The layer
+hands it out as an (N, OC, OH, OW) *view* (a transpose moves strides, not numbers), so shapes
+are exactly torch's while no layer pays for a copy back to (N, C, H, W) order; torch's
+``channels_last`` is the same idea. The ops that follow (relu, pooling, the next im2col) read
+any strides, and ``reshape`` (e.g. a flatten before a Linear) copies where it must.
+"""
+
+import math
+
+from ..backend import xp
+from ..creation import empty
+from ..function import Function
+from ..tensor import Tensor
+from . import init
+from .module import Module
+from .parameter import Parameter
+
+
+# --- im2col and col2im: the teaching piece --------------------------------------------------
+def output_size(size, kernel, stride, padding, dilation):
+    """Positions a kernel spanning dilation·(kernel − 1) + 1 pixels takes along a padded axis."""
+    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def im2col(x, kernel_size, stride=(1, 1), padding=(0, 0), dilation=(1, 1)):
+    """Every receptive field of ``x`` (N, C, H, W) as a column of a (C·kh·kw, N·OH·OW) matrix.
+
+    Entry [(c, i, j), (n, y, x)] is the pixel that kernel tap (i, j) of channel c sees when the
+    kernel sits at output position (y, x) of image n: x[n, c, y·sh + i·dh, x·sw + j·dw].
+    """
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
+    n, c, h, w = x.shape
+    oh, ow = output_size(h, kh, sh, ph, dh), output_size(w, kw, sw, pw, dw)
+    if ph or pw:
+        x = xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))  # zeros around each image
+    # A view (no copy) with the six axes of that formula: moving one step along an axis moves
+    # the pointer by the stride given for it. E.g. the output row y advances sh input rows.
+    sn, sc, sy, sx = x.strides
+    windows = xp.lib.stride_tricks.as_strided(
+        x, shape=(c, kh, kw, n, oh, ow), strides=(sc, sy * dh, sx * dw, sn, sy * sh, sx * sw),
+        writeable=False)
+    # The copy: K·M numbers, kh·kw times the input's size (each pixel sits in ~kh·kw windows).
+    return windows.reshape(c * kh * kw, n * oh * ow)
+
+
+def col2im(cols, input_shape, kernel_size, stride=(1, 1), padding=(0, 0), dilation=(1, 1)):
+    """The backward of im2col: add every entry of ``cols`` (C·kh·kw, N·OH·OW) back onto the
+    pixel of an (N, C, H, W) input it was copied from.
+
+    Not one scatter per element: for each of the kh·kw kernel taps (i, j), the pixels that tap
+    read form a strided slice of the image, so its whole row block is added in one operation.
+    """
+    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = kernel_size, stride, padding, dilation
+    n, c, h, w = input_shape
+    oh, ow = output_size(h, kh, sh, ph, dh), output_size(w, kw, sw, pw, dw)
+    cols = cols.reshape(c, kh, kw, n, oh, ow)
+    dx = xp.zeros((c, n, h + 2 * ph, w + 2 * pw), cols.dtype)  # channel-major, as cols
+    for i in range(kh):
+        for j in range(kw):
+            y0, x0 = i * dh, j * dw  # tap (i, j) at output (y, x) read pixel (y0 + y·sh, ...)
+            dx[:, :, y0:y0 + sh * (oh - 1) + 1:sh, x0:x0 + sw * (ow - 1) + 1:sw] += cols[:, i, j]
+    return dx[:, :, ph:ph + h, pw:pw + w].transpose(1, 0, 2, 3)  # padding dropped; (N, C, H, W)
+
+
+# --- the op -----------------------------------------------------------------------------------
+class Convolution(Function):
+    """out = W @ im2col(x) (+ b), with groups: each group of channels has its own kernels and
+    its own block of rows in cols, so the product is a batch of G independent products."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias=None, stride=(1, 1), padding=(0, 0), dilation=(1, 1),
+                groups=1):
+        oc, kh, kw = weight.shape[0], weight.shape[2], weight.shape[3]
+        n, _, h, w = x.shape
+        oh, ow = output_size(h, kh, stride[0], padding[0], dilation[0]), \
+            output_size(w, kw, stride[1], padding[1], dilation[1])
+        cols = im2col(x, (kh, kw), stride, padding, dilation)  # (K, M)
+        # (G, OC/G, K/G) @ (G, K/G, M): with groups=1, a single matrix product.
+        out = xp.matmul(weight.reshape(groups, oc // groups, -1),
+                        cols.reshape(groups, -1, cols.shape[1])).reshape(oc, -1)
+        if bias is not None:
+            out += bias[:, None]
+        ctx.save_for_backward(cols, weight)
+        ctx.x_shape, ctx.conf = x.shape, ((kh, kw), stride, padding, dilation)
+        ctx.groups = groups
+        return out.reshape(oc, n, oh, ow).transpose(1, 0, 2, 3)  # a view: (N, OC, OH, OW)
+
+    @staticmethod
+    def backward(ctx, grad):
+        cols, weight = ctx.saved_tensors
+        g, oc = ctx.groups, weight.shape[0]
+        grad = grad.transpose(1, 0, 2, 3).reshape(oc, -1)  # (OC, M); no copy if channel-major
+        grad_g = grad.reshape(g, oc // g, -1)
+        dx = dw = db = None
+        if ctx.needs_input_grad[0]:  # dcols = Wᵀ @ grad, then back onto the image
+            w_t = weight.reshape(g, oc // g, -1).transpose(0, 2, 1)
+            dcols = xp.matmul(w_t, grad_g).reshape(cols.shape)
+            dx = col2im(dcols, ctx.x_shape, *ctx.conf)
+        if ctx.needs_input_grad[1]:  # dW = grad @ colsᵀ: each weight met every column
+            # computed as (cols @ gradᵀ)ᵀ: the same product, in the operand order BLAS runs
+            # fastest here (the (K, OC) result is small, so its transpose copy costs nothing)
+            dw_t = xp.matmul(cols.reshape(g, -1, cols.shape[1]), grad_g.transpose(0, 2, 1))
+            dw = dw_t.transpose(0, 2, 1).reshape(weight.shape)
+        if ctx.needs_input_grad[2]:
+            db = grad.sum(axis=1)
+        return dx, dw, db
+
+
+# --- arguments and checks, shared with pooling ----------------------------------------------
+def pair(value, name, op):
+    """An int or a pair of ints as (height, width), as torch's ``_pair``."""
+    pair_ = (value, value) if isinstance(value, int) else tuple(value)
+    if len(pair_) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in pair_):
+        raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
+    return pair_
+
+
+def check_image_batch(op, x, channels=None):
+    """``x`` is an engine Tensor (N, C, H, W) with ``channels`` channels (if given)."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{op}: input must be an engine Tensor, got {type(x).__name__}; wrap "
+                        "it first: engine.tensor(data)")
+    if x.ndim != 4:
+        fix = ("add a batch dim with x.unsqueeze(0)" if x.ndim == 3 else
+               "add batch and channel dims with x.reshape(1, 1, H, W)" if x.ndim == 2 else
+               "reshape flat images back first, e.g. x.reshape(-1, 1, 28, 28)" if x.ndim < 2
+               else "pass a batch of images shaped (N, C, H, W)")
+        raise ValueError(f"{op} expects (N, C, H, W); got {x.shape}: {fix}")
+    if channels is not None and x.shape[1] != channels:
+        fix = ("the channels look last: use x.permute(0, 3, 1, 2)" if x.shape[3] == channels
+               else "check the previous layer's out_channels (or the images' channels)")
+        raise ValueError(f"{op}(in_channels={channels}) got an input with {x.shape[1]} "
+                         f"channel(s), shape {x.shape}: {fix}")
+
+
+def check_output_size(op, x, kernel, stride, padding, dilation):
+    """The kernel must fit in the padded image at least once along each axis."""
+    sizes = [output_size(x.shape[2 + a], kernel[a], stride[a], padding[a], dilation[a])
+             for a in (0, 1)]
+    if min(sizes) <= 0:
+        span = tuple(dilation[a] * (kernel[a] - 1) + 1 for a in (0, 1))
+        padded = tuple(x.shape[2 + a] + 2 * padding[a] for a in (0, 1))
+        raise ValueError(
+            f"{op}: the kernel {kernel[0]}×{kernel[1]} (spanning {span[0]}×{span[1]} pixels "
+            f"with dilation {dilation}) is larger than the padded input {padded[0]}×"
+            f"{padded[1]} (input {x.shape[2]}×{x.shape[3]}, padding {padding}), so the "
+            f"output would be {sizes[0]}×{sizes[1]}: use a smaller kernel, more padding, or "
+            "larger images (an earlier layer may have shrunk them too much)")
+    return sizes
+
+
+def _padding(padding, kernel, dilation, stride, op):
+    """torch's padding strings: 'valid' (none) and 'same' (output size = input size)."""
+    if padding == "valid":
+        return (0, 0)
+    if padding == "same":
+        if stride != (1, 1):
+            raise ValueError(f"{op}: padding='same' is not supported for strided "
+                             f"convolutions (stride={stride}), as in torch")
+        total = [d * (k - 1) for k, d in zip(kernel, dilation)]
+        if any(t % 2 for t in total):
+            raise ValueError(f"{op}: padding='same' needs an odd (dilated) kernel here: this "
+                             "engine pads both sides equally; pass padding explicitly")
+        return (total[0] // 2, total[1] // 2)
+    return pair(padding, "padding", op)
+
+
+# --- functional and module ------------------------------------------------------------------
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """torch.nn.functional.conv2d: ``weight`` (OC, C/groups, kh, kw), ``bias`` (OC,)."""
+    op = "Conv2d"
+    kernel = tuple(weight.shape[2:])
+    stride, dilation = pair(stride, "stride", op), pair(dilation, "dilation", op)
+    padding = _padding(padding, kernel, dilation, stride, op)
+    check_image_batch(op, input, weight.shape[1] * groups)
+    if weight.shape[0] % groups:
+        raise ValueError(f"{op}: out_channels ({weight.shape[0]}) must be divisible by "
+                         f"groups ({groups})")
+    dtypes = {t.dtype for t in (input, weight, bias) if t is not None}
+    if len(dtypes) > 1:
+        raise TypeError(f"{op}: input, weight and bias must have one dtype, got "
+                        f"{sorted(str(d) for d in dtypes)}: convert the input with x.float() "
+                        "(or the model with model.double())")
+    check_output_size(op, input, kernel, stride, padding, dilation)
+    return Convolution.apply(input, weight, bias, stride=stride, padding=padding,
+                             dilation=dilation, groups=groups)
+
+
+class Conv2d(Module):
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, dilation=1,
+                 groups=1, bias=True, padding_mode="zeros", device=None, dtype=None):
+        super().__init__()
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(f"Conv2d: in_channels ({in_channels}) and out_channels "
+                             f"({out_channels}) must both be divisible by groups ({groups})")
+        if padding_mode != "zeros":
+            raise NotImplementedError(f"Conv2d: padding_mode={padding_mode!r}: only 'zeros' "
+                                      "is implemented")
+        self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        self.kernel_size = pair(kernel_size, "kernel_size", "Conv2d")
+        self.stride = pair(stride, "stride", "Conv2d")
+        self.dilation = pair(dilation, "dilation", "Conv2d")
+        self.padding = padding if isinstance(padding, str) else pair(padding, "padding", "Conv2d")
+        _padding(padding, self.kernel_size, self.dilation, self.stride, "Conv2d")  # check now
+        self.padding_mode = padding_mode
+        self.weight = Parameter(empty(out_channels, in_channels // groups, *self.kernel_size,
+                                      dtype=dtype))
+        if bias:
+            self.bias = Parameter(empty(out_channels, dtype=dtype))
+        else:
+            self.register_parameter("bias", None)
+        self.reset_parameters()
+        self.to(device=device)
+
+    def reset_parameters(self):
+        # torch's default, as for Linear: W and b ~ U(-1/√fan_in, 1/√fan_in), fan_in = C/G·kh·kw.
+        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+        if self.bias is not None:
+            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
+            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+            init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, input):
+        return conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation,
+                      self.groups)
+
+    def extra_repr(self):  # torch's, item for item
+        s = (f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+             f"stride={self.stride}")
+        if self.padding != (0, 0):
+            s += f", padding={self.padding}"
+        if self.dilation != (1, 1):
+            s += f", dilation={self.dilation}"
+        if self.groups != 1:
+            s += f", groups={self.groups}"
+        if self.bias is None:
+            s += ", bias=False"
+        return s
