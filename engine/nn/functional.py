@@ -17,6 +17,7 @@ from ..ops import tanh as _tanh
 from ..tensor import Tensor
 from .conv import conv2d  # noqa: F401  (the conv layers' functional forms live beside them)
 from .dropout import dropout, dropout2d  # noqa: F401
+from .embedding import embedding  # noqa: F401
 from .loss_ops import CrossEntropy, check_class_targets, check_probabilities
 from .normalization import batch_norm  # noqa: F401
 from .pooling import avg_pool2d, max_pool2d  # noqa: F401
