@@ -1,9 +1,9 @@
 """``check(task_id, *objects)``: the instant feedback a check cell gives, in the learner's kernel.
 
 It runs the task's probe on fresh random cases, judges with the same code the grader uses, and
-cross-checks against the reference and PyTorch in a small table -- or raises AssertionError with
-a hint. It is feedback only: the grader never trusts it (it re-runs the task cell's source in a
-sandbox), so redefining or patching it changes no grade.
+prints how far the answers are from the course engine's and PyTorch's -- or raises
+AssertionError with a hint. It is feedback only: the grader never trusts it (it re-runs the
+task cell's source in a sandbox), so redefining or patching it changes no grade.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import json
 
 import numpy as np
 
+from .engine_refs import ENGINE_REFS
 from .probes import PROBES
 from .scoring import max_abs_diff
 from .spec import NOT_IMPLEMENTED, judge_case
@@ -55,22 +56,19 @@ def check(task_id: str, *objects, seed: int | None = None, verbose: bool = True)
 
 def _summary(task, cases, outputs) -> str:
     line = f"✓ {task.id}: {len(cases)} random cases correct ({task.title}, {task.points} pt)"
-    rows = []
-    if task.reference is not None:
-        rows.append(("the grader's reference", max(max_abs_diff(o, task.reference(c))
-                                                   for c, o in zip(cases, outputs))))
-    if task.torch_reference is not None:
-        try:
-            diff = max(max_abs_diff(o, task.torch_reference(c)) for c, o in zip(cases, outputs))
-        except ImportError:
-            diff = None
-        rows.append(("PyTorch", diff))
+    rows = [(name, _diff(fn, cases, outputs)) for name, fn in (
+        ("the engine", ENGINE_REFS.get(task.id)), ("PyTorch", task.torch_reference)) if fn]
     if not rows:
         return line
-    table = "\n".join(f"  {'yours vs ' + name:<32} " + ("torch not installed" if d is None
-                                                       else f"max |Δ| = {d:.2e}")
-                      for name, d in rows)
-    return f"{line}\n{table}"
+    return line + "".join(f"\n  {'yours vs ' + name:<20} {diff}" for name, diff in rows)
+
+
+def _diff(reference, cases, outputs) -> str:
+    try:
+        worst = max(max_abs_diff(o, reference(c)) for c, o in zip(cases, outputs))
+    except ImportError as err:  # torch (or an engine piece) is not installed
+        return f"not available ({err.name or err})"
+    return f"max |Δ| = {worst:.1e}"
 
 
 def _short(case) -> str:

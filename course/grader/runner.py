@@ -23,7 +23,7 @@ import numpy as np
 from . import policy, sandbox
 from .kernel import CellEvent, KernelRun, run_notebook
 from .scoring import ERROR, FAIL, FORBIDDEN, MISSING, PASS, TIMEOUT, TODO, TaskResult
-from .spec import Chapter, Task, judge_case
+from .spec import ERROR_HINTS, Chapter, Task, judge_case
 from .specs import find_chapter
 
 MAX_NOTEBOOK_BYTES = 20_000_000
@@ -76,13 +76,31 @@ def grade_notebook(path: Path | str, options: Options | None = None) -> Notebook
             result.status, result.hint = ERROR, "the notebook could not be read"
         return report
     if options.execute:
+        before = _fingerprint()
         with tempfile.TemporaryDirectory(prefix="dcg-run-") as cwd:
             report.run = run_notebook(nb, Path(cwd), options.cell_timeout, options.total_timeout)
+        changed = sorted(k for k, v in _fingerprint().items() if before.get(k) != v)
+        if changed:  # graded all the same, from copies taken before the notebook ran
+            report.problems.append(f"course files changed on disk while the notebook ran: "
+                                   f"{', '.join(changed[:5])}")
     rng = np.random.default_rng(seed)
     limits = sandbox.Limits(timeout=options.task_timeout, memory_mb=options.memory_mb)
     for task, result in zip(chapter.tasks, report.tasks):
         _grade_task(task, chapter, nb, rng, limits, report.run, result)
     return report
+
+
+def _fingerprint() -> dict[str, tuple[int, int]]:
+    """(mtime, size) of the engine's and the course tooling's sources."""
+    prints = {}
+    for package in (sandbox.ENGINE_DIR, Path(__file__).resolve().parents[1]):
+        for path in package.rglob("*.py"):
+            try:
+                stat = path.stat()
+            except OSError:  # removed while we looked
+                continue
+            prints[str(path)] = (stat.st_mtime_ns, stat.st_size)
+    return prints
 
 
 def _read(path: Path, report: NotebookReport):
@@ -183,7 +201,9 @@ def _judge(task: Task, cases: list, data: dict) -> tuple[str, str]:
         err = data["load_error"]
         if not isinstance(err, dict):
             return ERROR, "malformed answer"
-        return ERROR, f"running the task cell raised {err.get('error')}: {err.get('message')}"
+        hint = ERROR_HINTS.get(str(err.get("error")))
+        return ERROR, (f"running the task cell raised {err.get('error')}: {err.get('message')}"
+                       + (f" -- {hint}" if hint else ""))
     if data.get("missing"):
         missing = ", ".join(str(m) for m in data["missing"])[:200]
         return MISSING, f"the task cell does not define {missing}"

@@ -63,6 +63,7 @@ def _write_snapshot(lib: Path):
 
 
 ENGINE_SNAPSHOT = _snapshot(engine)
+ENGINE_DIR = Path(engine.__file__).resolve().parent
 
 
 @dataclass

@@ -41,6 +41,12 @@ class Chapter:
 
 
 NOT_IMPLEMENTED = "not done yet: the task cell still raises NotImplementedError"
+# Hints for errors any task can meet.
+ERROR_HINTS = {
+    "NameError": "a task cell is graded on its own, after the setup cell's imports only: "
+                 "define what it uses inside the task cell",
+    "RecursionError": "use a loop with an explicit stack instead of recursion",
+}
 
 
 def judge_case(task: Task, case: dict, result) -> str | None:
@@ -51,7 +57,7 @@ def judge_case(task: Task, case: dict, result) -> str | None:
         name, message = str(result["error"])[:80], str(result.get("message", ""))[:500]
         if name == "NotImplementedError":
             return NOT_IMPLEMENTED
-        hint = task.error_hints.get(name)
+        hint = task.error_hints.get(name) or ERROR_HINTS.get(name)
         return f"{name}: {message}" + (f" -- {hint}" if hint else "")
     try:
         return task.judge(case, result["out"])
