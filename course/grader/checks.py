@@ -19,14 +19,12 @@ from .spec import NOT_IMPLEMENTED, judge_case
 from .specs import task as get_task
 
 
-def _run(probe, ns, case) -> dict:
+def _run(probe, ns, case) -> tuple[dict, Exception | None]:
     try:
         out = probe(ns, case)
-    except NotImplementedError:
-        return {"error": "NotImplementedError", "message": ""}
-    except Exception as err:  # noqa: BLE001 - shown to the learner as a hint
-        return {"error": type(err).__name__, "message": str(err)}
-    return {"out": json.loads(json.dumps(out))}  # exactly what the grader would see
+    except Exception as err:  # noqa: BLE001 - shown to the learner as a hint, and chained
+        return {"error": type(err).__name__, "message": str(err)}, err
+    return {"out": json.loads(json.dumps(out))}, None  # exactly what the grader would see
 
 
 def check(task_id: str, *objects, seed: int | None = None, verbose: bool = True):
@@ -39,15 +37,15 @@ def check(task_id: str, *objects, seed: int | None = None, verbose: bool = True)
     cases = task.cases(np.random.default_rng(seed))
     outputs = []
     for k, case in enumerate(cases):
-        result = _run(PROBES[task_id], ns, case)
+        result, err = _run(PROBES[task_id], ns, case)
         hint = judge_case(task, case, result)
         if hint == NOT_IMPLEMENTED:
             raise AssertionError(f"{task_id}: not done yet. Replace `# YOUR CODE HERE` and "
                                  "`raise NotImplementedError()` in the task cell above with your "
-                                 "code, run that cell, then run this check again")
-        if hint is not None:
+                                 "code, run that cell, then run this check again") from None
+        if hint is not None:  # an exception from your code shows above, as the cause
             raise AssertionError(f"{task_id} ({task.title}), case {k + 1} of {len(cases)}: "
-                                 f"{hint}\ninputs: {_short(case)}")
+                                 f"{hint}\ninputs: {_short(case)}") from err
         outputs.append(result["out"])
     if verbose:
         print(_summary(task, cases, outputs))

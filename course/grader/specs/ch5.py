@@ -193,8 +193,9 @@ def _clip_judge(case, out):
             if same(out, alt):
                 return hint
         if not close(out["total"], want["total"], 1e-10, 0):
-            return (f"return the total norm *before* clipping: expected {want['total']:.6g}, "
-                    f"got {out['total']:.6g}")
+            return ("the total norm is the L2 norm of all the gradients together (the square "
+                    "root of the sum of every squared entry), taken before clipping: expected "
+                    f"{want['total']:.6g}, got {out['total']:.6g}")
         return "the clipped gradients differ from grad * max_norm / (total_norm + 1e-6)"
     return None
 
