@@ -87,6 +87,25 @@ def test_pooling_float32_modules_and_reprs():
         assert_close(ge, gt, "float32", repr(ours) + " grad")
 
 
+def test_float32_stays_float32_inside():
+    """The ops' own arrays, before the engine casts gradients to the input's dtype."""
+    from engine.nn.normalization import BatchNorm
+    from engine.nn.pooling import AvgPool, MaxPool
+
+    x = np.random.default_rng(0).standard_normal((2, 3, 6, 6), dtype=np.float32)
+    w, b = np.ones(3, np.float32), np.zeros(3, np.float32)
+    for op, args, kwargs in ((MaxPool, (x,), dict(padding=(1, 1))),
+                             (AvgPool, (x,), dict(padding=(1, 1), divisor=4)),
+                             (BatchNorm, (x, w, b), dict(mean=x.mean(axis=(0, 2, 3)),
+                                                         var=x.var(axis=(0, 2, 3))))):
+        ctx = op()
+        ctx.needs_input_grad = (True,) * len(args)
+        out = op.forward(ctx, *args, **kwargs)
+        grads = op.backward(ctx, np.ones(out.shape, np.float32))
+        grads = grads if isinstance(grads, tuple) else (grads,)
+        assert [a.dtype for a in (out, *grads)] == [np.float32] * (1 + len(args)), op.__name__
+
+
 def test_max_pool_nan_propagates_as_in_torch():
     x = np.arange(16.0).reshape(1, 1, 4, 4)
     x[0, 0, 0, 1] = np.nan
@@ -222,6 +241,8 @@ def test_batchnorm_errors():
     with pytest.raises(ValueError, match="more than 1 value per channel when training"):
         nn.BatchNorm2d(3)(engine.zeros(1, 3, 1, 1))
     nn.BatchNorm2d(3).eval()(engine.zeros(1, 3, 1, 1))  # fine in eval: running stats
+    with pytest.raises(ValueError, match="running_mean and running_var, but they are None"):
+        F.batch_norm(engine.zeros(2, 3), None, None)
 
 
 # --- whole CNNs: one training step against torch -----------------------------------------------

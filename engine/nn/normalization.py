@@ -80,6 +80,9 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
             with no_grad():  # the running averages are state, not part of the graph
                 running_mean.mul_(1 - momentum).add_(mean, alpha=momentum)
                 running_var.mul_(1 - momentum).add_(var * (m / (m - 1)), alpha=momentum)
+    elif running_mean is None or running_var is None:
+        raise ValueError("batch_norm: training=False normalises with running_mean and "
+                         "running_var, but they are None; pass them, or training=True")
     else:
         mean, var = running_mean.array, running_var.array
     return BatchNorm.apply(input, weight, bias, mean=mean, var=var, eps=eps,

@@ -81,14 +81,19 @@ class MaxPool(Function):
         x, best = ctx.saved_tensors
         shape, kernel, stride, padding, dilation = ctx.conf
         grad = _like(best, grad)
-        dx = xp.zeros_like(x)  # (padded) input's shape and memory layout
+        overlap = _overlap(kernel, stride, dilation)
+        # windows that tile x exactly (kernel = stride, nothing left over) write every pixel
+        tiled = not overlap and stride == kernel and x.shape[2:] == (
+            kernel[0] * best.shape[2], kernel[1] * best.shape[3])
+        dx = xp.empty_like(x) if tiled else xp.zeros_like(x)  # x's shape and memory layout
         unclaimed = xp.ones_like(best, dtype=bool)
+        first = xp.empty_like(unclaimed)  # one buffer for every tap (out=): no new arrays
         for _, window in _taps(x.shape, kernel, stride, dilation):
             # The gradient goes to the first tap holding the maximum (torch's choice on ties).
-            first = x[window] == best
+            xp.equal(x[window], best, out=first)
             first &= unclaimed
             unclaimed ^= first
-            if _overlap(kernel, stride, dilation):
+            if overlap:
                 dx[window] += grad * first
             else:  # each pixel is in at most one window: write, no need to add
                 xp.multiply(grad, first, out=dx[window])
