@@ -1,0 +1,222 @@
+"""One CNN training step (batch 64, float32): the engine against torch CPU, for three models.
+
+The models are the ones the course's source articles train: the CIFAR-10 CNN (conv 3→6 5×5,
+pool, conv 6→16 5×5, pool, fc 400-120-84-10), PyTorch's MNIST example Net (conv 1→32 3×3,
+conv 32→64 3×3, max-pool, Dropout2d, fc 9216-128-10, log_softmax) and LeNet-5 (conv 1→6 5×5,
+pool, conv 6→16 5×5, pool, fc 256-120-84-10). Both sides start from the same weights and see the
+same batch; a step is ``zero_grad(); loss(model(x), y).backward(); step()`` with SGD (lr 0.01,
+momentum 0.9). The engine's convolutions are matrix products, so the table also says how
+close the whole step gets to numpy's float32 matrix-product peak, measured in the same run.
+
+    python -m bench.cnn [--quick] [--profile] [--threads N] [--blas-threads N]
+"""
+
+import os
+import sys
+import time
+import warnings
+
+import numpy as np
+
+from .common import environment, markdown_table, measure, median, setup_torch
+from .mlp import profile_engine
+
+BATCH = 64
+
+
+def cifar_cnn(lib):
+    nn, F = lib.nn, lib.nn.functional
+
+    class CNN(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(3, 6, 5)
+            self.pool = nn.MaxPool2d(2, 2)
+            self.conv2 = nn.Conv2d(6, 16, 5)
+            self.fc1 = nn.Linear(16 * 5 * 5, 120)
+            self.fc2 = nn.Linear(120, 84)
+            self.fc3 = nn.Linear(84, 10)
+
+        def forward(self, x):
+            x = self.pool(F.relu(self.conv1(x)))
+            x = self.pool(F.relu(self.conv2(x)))
+            x = x.view(-1, 16 * 5 * 5)
+            return self.fc3(F.relu(self.fc2(F.relu(self.fc1(x)))))
+
+    return CNN()
+
+
+def mnist_net(lib):
+    nn, F = lib.nn, lib.nn.functional
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(1, 32, 3, 1)
+            self.conv2 = nn.Conv2d(32, 64, 3, 1)
+            self.dropout1 = nn.Dropout2d(0.25)
+            self.dropout2 = nn.Dropout2d(0.5)  # as in the article; on (N, 128) torch warns
+            self.fc1 = nn.Linear(9216, 128)
+            self.fc2 = nn.Linear(128, 10)
+
+        def forward(self, x):
+            x = F.relu(self.conv2(F.relu(self.conv1(x))))
+            x = self.dropout1(F.max_pool2d(x, 2))
+            x = self.dropout2(F.relu(self.fc1(x.flatten(1))))
+            return F.log_softmax(self.fc2(x), dim=1)
+
+    return Net()
+
+
+def lenet5(lib):
+    nn, F = lib.nn, lib.nn.functional
+
+    class LeNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = nn.Conv2d(1, 6, 5)
+            self.conv2 = nn.Conv2d(6, 16, 5)
+            self.fc1 = nn.Linear(16 * 4 * 4, 120)
+            self.fc2 = nn.Linear(120, 84)
+            self.fc3 = nn.Linear(84, 10)
+
+        def forward(self, x):
+            x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+            x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+            x = F.relu(self.fc2(F.relu(self.fc1(x.view(-1, 16 * 4 * 4)))))
+            return F.log_softmax(self.fc3(x), dim=1)
+
+    return LeNet()
+
+
+#: name → (model factory, input shape of one image, loss on the model's output)
+MODELS = {
+    "CIFAR-10 CNN": (cifar_cnn, (3, 32, 32), "cross_entropy"),
+    "MNIST Net": (mnist_net, (1, 28, 28), "nll_loss"),
+    "LeNet-5": (lenet5, (1, 28, 28), "nll_loss"),
+}
+
+
+def product_flops(torch, model, x):
+    """FLOPs of one training step's matrix products: 2 per multiply-add, for the forward
+    product of every conv and linear layer and the two backward ones (dW and dx; the first
+    layer needs no dx). Counted on the torch model with forward hooks."""
+    flops = []
+
+    def hook(module, inputs, out):  # each output value is a dot product of a weight row
+        flops.append(2 * module.weight[0].numel() * out.numel())
+
+    layers = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d | torch.nn.Linear)]
+    handles = [m.register_forward_hook(hook) for m in layers]
+    with torch.no_grad():
+        model(x)
+    for h in handles:
+        h.remove()
+    return 3 * sum(flops) - flops[0]
+
+
+def sgemm_peak(size=2048, repeats=5):
+    """numpy's float32 matrix-product speed on a large square product, in FLOP/s."""
+    a = np.random.default_rng(0).standard_normal((size, size), dtype=np.float32)
+    seconds = median(measure(lambda: a @ a, repeats=repeats, warmup=2))
+    return 2 * size**3 / seconds
+
+
+def step_fn(lib, model, loss_name, opt, x, y):
+    loss_fn = getattr(lib.nn.functional, loss_name)
+
+    def step():
+        opt.zero_grad()
+        loss = loss_fn(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step
+
+
+def bench_model(torch, name, quick):
+    import engine
+
+    factory, image, loss_name = MODELS[name]
+    rounds, repeats, warmup = (2, 2, 1) if quick else (4, 6, 2)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((BATCH, *image), dtype=np.float32)
+    y = rng.integers(0, 10, size=BATCH)
+    engine.manual_seed(0)
+    ours, theirs = factory(engine), factory(torch)
+    theirs.load_state_dict({k: torch.from_numpy(v.numpy().copy())
+                            for k, v in ours.state_dict().items()})
+    e_opt = engine.optim.SGD(ours.parameters(), lr=0.01, momentum=0.9)
+    t_opt = torch.optim.SGD(theirs.parameters(), lr=0.01, momentum=0.9)
+    e_step = step_fn(engine, ours, loss_name, e_opt, engine.tensor(x), engine.tensor(y))
+    t_step = step_fn(torch, theirs, loss_name, t_opt, torch.from_numpy(x), torch.from_numpy(y))
+    # Blocks, not interleaved steps (see bench/mlp.py: two spinning thread pools alternating
+    # slow each other down), in rounds so that a slow spell does not hit only one side.
+    e_times, t_times = [], []
+    for _ in range(rounds):
+        e_times += measure(e_step, repeats=repeats, warmup=warmup)
+        t_times += measure(t_step, repeats=repeats, warmup=warmup)
+    flops = product_flops(torch, theirs, torch.from_numpy(x))
+    return e_times, t_times, flops, e_step
+
+
+def run(torch, quick=False, profile=False):
+    peak = sgemm_peak()
+    rows, lines, steps = [], [], {}
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="dropout2d")  # the MNIST Net's 2-D input
+        for name in MODELS:
+            e_times, t_times, flops, steps[name] = bench_model(torch, name, quick)
+            e, t = median(e_times), median(t_times)
+            rows.append([name, f"{e * 1e3:.1f}", f"{t * 1e3:.1f}", f"{e / t:.2f}",
+                         f"{min(e_times) / min(t_times):.2f}", f"{flops / 1e9:.2f}",
+                         f"{flops / e / 1e9:.1f}", f"{flops / e / peak:.0%}"])
+            goal = 0.6 if name == "MNIST Net" else 1.0
+            lines.append(f"- {name}: ratio {e / t:.2f} (goal <= {goal}: "
+                         f"{'met' if e / t <= goal else 'NOT met'})")
+        table = markdown_table(["model", "engine ms", "torch ms", "ratio", "ratio of best steps",
+                                "GFLOP (products)", "engine GFLOP/s", "% of sgemm peak"], rows)
+        out = [f"## CNN training step: batch {BATCH}, float32, SGD(momentum 0.9)", "",
+               "Median step times, measured in alternating blocks (engine, torch, ...); ratio = "
+               "engine / torch (< 1: the engine is faster); the best-steps ratio compares the "
+               "fastest step of each (less sensitive to a busy machine). numpy sgemm peak "
+               f"(2048² float32 product): {peak / 1e9:.1f} GFLOP/s.", "", table, "", *lines]
+        if profile:
+            for name in ("MNIST Net",):
+                out += ["", f"cProfile of 5 engine steps, {name} (top by own time):", "```",
+                        profile_engine(steps[name], steps=5, top=15).strip(), "```"]
+    return "\n".join(out)
+
+
+def _option(argv, name):
+    return int(argv[argv.index(name) + 1]) if name in argv else None
+
+
+def main(argv=None):
+    """``--threads N``: torch's threads (default: every core); ``--blas-threads N``: numpy's
+    BLAS threads (default: as --threads). On a small shared machine one BLAS thread can be the
+    faster setting: two threads wait for each other whenever another process takes a core."""
+    argv = sys.argv[1:] if argv is None else argv
+    threads, blas = _option(argv, "--threads"), _option(argv, "--blas-threads")
+    blas = blas or threads
+    if blas and os.environ.get("OPENBLAS_NUM_THREADS") != str(blas):
+        # numpy's BLAS reads its thread count once, when it loads: start again with it set.
+        os.environ["OPENBLAS_NUM_THREADS"] = str(blas)
+        os.execv(sys.executable, [sys.executable, "-m", "bench.cnn", *argv])
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    else:
+        threads = setup_torch(torch)
+    t0 = time.perf_counter()
+    print(environment(torch))
+    print(f"(torch threads: {threads}; numpy BLAS threads: "
+          f"{os.environ.get('OPENBLAS_NUM_THREADS', 'default')})\n")
+    print(run(torch, quick="--quick" in argv, profile="--profile" in argv))
+    print(f"\n({time.perf_counter() - t0:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
