@@ -15,7 +15,10 @@ that graph (``passes.py``) and then replays it (``replay.py``) without Python bu
 
 The graph holds for one input shape and dtype: a call with other shapes traces again (see
 ``cache_info()``). Code whose ops depend on tensor *values* (``if x.sum() > 0:``) cannot be
-one static graph; the tracer refuses it with a ``TraceError`` that names the line.
+one static graph; the tracer refuses it with a ``TraceError`` that names the line
+(``checks.py``). What a replay leaves out is everything Python did around the ops: argument
+checks (a class index out of range gets the eager error only while tracing), prints, side
+effects. That is the price of speed, and the reason to keep a function eager while debugging.
 """
 
 from collections import namedtuple
