@@ -120,6 +120,9 @@ def test_layer_shape_errors():
         nn.RNN(4, 5)(engine.randint(0, 4, (7, 3, 4)))
     with pytest.raises(TypeError, match=r"input is float64 but the weights are float32"):
         nn.RNN(4, 5)(engine.randn(7, 3, 4, dtype=np.float64))
+    with pytest.raises(TypeError, match=r"c0 is float64 but the weights are float32"):
+        nn.LSTM(4, 5)(engine.randn(7, 3, 4), (engine.zeros(1, 3, 5),
+                                              engine.zeros(1, 3, 5, dtype=np.float64)))
     with pytest.raises(TypeError, match=r"LSTM: hx must be a tuple \(h0, c0\)"):
         nn.LSTM(4, 5)(engine.randn(7, 3, 4), engine.zeros(1, 3, 5))
     with pytest.raises(TypeError, match=r"a pair \(h0, c0\) is what an nn.LSTM takes"):

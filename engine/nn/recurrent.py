@@ -29,7 +29,13 @@ from .rnn_ops import GRUCellFunction, LSTMCellFunction, RNNCellFunction
 from .utils.rnn import PackedSequence
 
 
-def run_direction(step, inputs, batch_sizes, h0, weights, reverse=False):
+def time_steps(data, batch_sizes):
+    """Time-major rows (packed data) cut into one (batch_sizes[t], H_in) block per step."""
+    ends = np.cumsum(batch_sizes).tolist()
+    return [data[a:b] for a, b in zip([0, *ends[:-1]], ends)]
+
+
+def run_direction(step, inputs, batch_sizes, h0, reverse=False):
     """One layer in one direction: the define-by-run loop.
 
     ``inputs[t]`` holds the ``batch_sizes[t]`` sequences still running at step t. The batch is
@@ -45,13 +51,13 @@ def run_direction(step, inputs, batch_sizes, h0, weights, reverse=False):
             if batch_sizes[t] < len(h):  # the last rows' sequences ended: set their state aside
                 ended.append(h[batch_sizes[t]:])
                 h = h[:batch_sizes[t]]
-            h = states[t] = step(x, h, weights)
+            h = states[t] = step(x, h)
         return states, (cat([h, *reversed(ended)]) if ended else h)
     h = h0[:batch_sizes[-1]] if batch_sizes[-1] < len(h0) else h0
     for t in reversed(range(len(inputs))):
         if batch_sizes[t] > len(h):  # sequences whose last step is t join, from their h0
             h = cat([h, h0[len(h):batch_sizes[t]]])
-        h = states[t] = step(inputs[t], h, weights)
+        h = states[t] = step(inputs[t], h)
     return states, h
 
 
@@ -115,6 +121,13 @@ class RNNBase(Module):
                 s += f", {name}={getattr(self, name)}"
         return s
 
+    def _cell(self, k):
+        """The step function x, state -> new state of layer-direction ``k`` (one cell node)."""
+        weights = tuple(self._parameters[n] for n in self._weight_names[k])
+        if not self.bias:
+            weights += (None, None)
+        return lambda x, state: self._step(x, state, weights)
+
     def _step(self, x, state, weights):
         raise NotImplementedError
 
@@ -124,28 +137,23 @@ class RNNBase(Module):
         if isinstance(input, PackedSequence):
             check_input(op, input.data, self.input_size, weight, (2,),
                         "(sum of lengths, input_size) as a PackedSequence's data")
-            batch_sizes = input.batch_sizes.tolist()
-            starts = np.concatenate([[0], np.cumsum(batch_sizes)[:-1]]).tolist()
-            steps = [input.data[s:s + b] for s, b in zip(starts, batch_sizes)]
+            data, batch_sizes = input.data, input.batch_sizes.tolist()
             batched, layout = True, f"a PackedSequence of {batch_sizes[0]} sequences"
         else:
             check_input(op, input, self.input_size, weight, (2, 3),
                         "(L, N, H_in) (a batch; (N, L, H_in) with batch_first=True) or "
                         "(L, H_in) (one sequence)")
             batched = input.ndim == 3
-            time_dim = 1 if batched and self.batch_first else 0
-            if input.shape[time_dim] == 0:
+            x = input.transpose(0, 1) if batched and self.batch_first else input
+            if x.shape[0] == 0:
                 raise ValueError(f"{op}: input of shape {input.shape} has no time steps")
-            if not batched:  # one sequence: a batch of one, (1, H_in) per step
-                steps = [input[t:t + 1] for t in range(input.shape[0])]
-            elif self.batch_first:
-                steps = [input[:, t] for t in range(input.shape[1])]
-            else:
-                steps = [input[t] for t in range(input.shape[0])]
-            batch_sizes = [len(steps[0])] * len(steps)
+            # time-major rows, as packed data: one sequence is a batch of one
+            batch_sizes = [x.shape[1] if batched else 1] * x.shape[0]
+            data = x.reshape(-1, self.input_size) if batched else x
             layout = (f"batched input of shape {input.shape} "
                       f"{'(N, L, H_in)' if self.batch_first else '(L, N, H_in)'}"
                       if batched else f"unbatched input of shape {input.shape} (L, H_in)")
+        steps = time_steps(data, batch_sizes)
         states = self._initial_states(hx, batch_sizes[0], batched, layout,
                                       getattr(input, "sorted_indices", None), weight.dtype)
         final = []
@@ -153,10 +161,7 @@ class RNNBase(Module):
             outputs = []
             for direction in range(2 if self.bidirectional else 1):
                 k = len(final)
-                weights = tuple(self._parameters[n] for n in self._weight_names[k])
-                if not self.bias:
-                    weights += (None, None)
-                out, last = run_direction(self._step, steps, batch_sizes, states[k], weights,
+                out, last = run_direction(self._cell(k), steps, batch_sizes, states[k],
                                           reverse=direction == 1)
                 outputs.append([self._output(s) for s in out])
                 final.append(last)
@@ -197,6 +202,9 @@ class RNNBase(Module):
             got = h.shape if isinstance(h, Tensor) else type(h).__name__
             if got != expected:
                 raise ValueError(self._state_error(name, got, expected, batched, layout))
+            if h.dtype != dtype:
+                raise TypeError(f"{op}: {name} is {h.dtype} but the weights are {dtype}; "
+                                f"create it with dtype={dtype} (or convert: {name}.to({dtype}))")
         h0 = [h if batched else h.unsqueeze(1) for _, h in named]
         if sorted_indices is not None:
             h0 = [h[:, sorted_indices] for h in h0]  # the rows in the packed (sorted) order

@@ -110,6 +110,9 @@ class RNNCellBase(Module):
                 layout = "(N, hidden_size)" if batched else "(hidden_size,) for one sample"
                 raise ValueError(f"{op}: for input of shape {input.shape}, {name} must have "
                                  f"shape {layout} = {expected}; got {got}")
+            if h.dtype != input.dtype:
+                raise TypeError(f"{op}: {name} is {h.dtype} but the input is {input.dtype}; "
+                                f"convert it: {name}.to({input.dtype})")
             out.append(h if batched else h.reshape(1, size))
         return (input if batched else input.reshape(1, -1)), out, batched
 

@@ -11,28 +11,35 @@ gradients are the same, which tests/test_recurrent.py checks against torch.
 
 Shapes, torch's: x (N, I), h (N, H), w_ih (G, I), w_hh (G, H), biases (G,) or None, where
 G = H (RNN), 4H (LSTM: gates i, f, g, o, in that order) or 3H (GRU: r, z, n).
+
+A cell's forward reads nothing but its arguments: no copies of the weights prepared outside the
+graph (a transposed copy would make numpy's matmul ~20% faster, but a traced graph replayed
+with new weights would keep the stale copy; see engine/trace).
 """
+
+import functools
 
 from ..backend import xp
 from ..function import Function
 
 
-def _affine(x, w, b):
-    """x Wᵀ + b: torch's weights are stored (out, in)."""
-    out = x @ w.T
-    if b is not None:
-        out += b
-    return out
-
-
 def _gates(x, h, w_ih, w_hh, b_ih, b_hh):
-    """x W_ihᵀ + b_ih + h W_hhᵀ + b_hh, summed into the first product (one new array)."""
+    """x W_ihᵀ + b_ih + h W_hhᵀ + b_hh (torch stores weights as (out, in)), summed in place."""
     out = x @ w_ih.T
     out += h @ w_hh.T
     if b_ih is not None:
-        out += b_ih
-        out += b_hh
+        out += b_ih + b_hh  # two vectors: adding them first saves a pass over the batch
     return out
+
+
+@functools.lru_cache(maxsize=32)
+def _lstm_gate_scale(hidden, dtype):
+    """One tanh gives all four LSTM gates: σ(x) = ½ tanh(x/2) + ½ for i, f, o, and tanh(x)
+    itself for g. So act = tanh(gates · s) · s + shift, with s = ½ and shift = ½ on the i, f, o
+    columns, s = 1 and shift = 0 on g's. No e^-x either, so no overflow for large −x."""
+    scale, shift = xp.full(4 * hidden, 0.5, dtype), xp.full(4 * hidden, 0.5, dtype)
+    scale[2 * hidden:3 * hidden], shift[2 * hidden:3 * hidden] = 1, 0
+    return scale, shift
 
 
 def _sigmoid(x):
@@ -48,12 +55,16 @@ def _affine_grads(ctx, d_gx, d_gh, x, h, w_ih, w_hh):
     """Gradients of gx = x W_ihᵀ + b_ih and gh = h W_hhᵀ + b_hh from d loss/d gx and d gh, for
     the arguments (x, h, w_ih, w_hh, b_ih, b_hh) that need one (None for the others)."""
     need = ctx.needs_input_grad
-    db_ih = d_gx.sum(axis=0) if need[4] or need[5] else None
-    db_hh = db_ih if d_gh is d_gx else d_gh.sum(axis=0) if need[5] else None
+    db_ih = d_gx.sum(axis=0) if need[4] else None
+    db_hh = None
+    if need[5]:  # the RNN and LSTM biases get the same gradient: sum it once
+        db_hh = db_ih if d_gh is d_gx and db_ih is not None else d_gh.sum(axis=0)
     return (d_gx @ w_ih if need[0] else None,
             d_gh @ w_hh if need[1] else None,
-            d_gx.T @ x if need[2] else None,
-            d_gh.T @ h if need[3] else None,
+            # dot, not @: numpy's matmul leaves BLAS (and is ~5x slower) when the inner dim,
+            # the batch here, is 1, as in a training loop that feeds one sequence at a time
+            xp.dot(d_gx.T, x) if need[2] else None,
+            xp.dot(d_gh.T, h) if need[3] else None,
             db_ih if need[4] else None,
             db_hh if need[5] else None)
 
@@ -64,7 +75,7 @@ class RNNCellFunction(Function):
     @staticmethod
     def forward(ctx, x, h, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh"):
         pre = _gates(x, h, w_ih, w_hh, b_ih, b_hh)
-        h_new = xp.tanh(pre) if nonlinearity == "tanh" else xp.maximum(pre, 0)
+        h_new = xp.tanh(pre, out=pre) if nonlinearity == "tanh" else xp.maximum(pre, 0, out=pre)
         ctx.nonlinearity = nonlinearity
         ctx.save_for_backward(x, h, w_ih, w_hh, h_new)
         return h_new
@@ -98,13 +109,19 @@ class LSTMCellFunction(Function):
         H = w_hh.shape[1]
         h, c = hc[:, :H], hc[:, H:]
         gates = _gates(x, h, w_ih, w_hh, b_ih, b_hh)
-        act = _sigmoid(gates)  # σ for the three gates i, f, o ...
-        act[:, 2 * H:3 * H] = xp.tanh(gates[:, 2 * H:3 * H])  # ... tanh for the candidate g
+        scale, shift = _lstm_gate_scale(H, gates.dtype)
+        act = xp.tanh(gates * scale, out=gates)  # i, f, o = σ(·) and g = tanh(·), at once
+        act *= scale
+        act += shift
         i, f, g, o = (act[:, k * H:(k + 1) * H] for k in range(4))
-        c_new = f * c + i * g
+        hc_new = xp.empty_like(hc)  # [h' | c'], written in place
+        h_new, c_new = hc_new[:, :H], hc_new[:, H:]
+        xp.multiply(f, c, out=c_new)
+        c_new += i * g  # c' = f ⊙ c + i ⊙ g
         tanh_c = xp.tanh(c_new)
+        xp.multiply(o, tanh_c, out=h_new)  # h' = o ⊙ tanh(c')
         ctx.save_for_backward(x, h, c, w_ih, w_hh, i, f, g, o, tanh_c)
-        return xp.concatenate([o * tanh_c, c_new], axis=1)
+        return hc_new
 
     @staticmethod
     def backward(ctx, grad):
@@ -136,7 +153,10 @@ class GRUCellFunction(Function):
     @staticmethod
     def forward(ctx, x, h, w_ih, w_hh, b_ih=None, b_hh=None):
         H = h.shape[1]
-        gx, gh = _affine(x, w_ih, b_ih), _affine(h, w_hh, b_hh)
+        gx, gh = x @ w_ih.T, h @ w_hh.T
+        if b_ih is not None:
+            gx += b_ih
+            gh += b_hh
         rz = _sigmoid(gx[:, :2 * H] + gh[:, :2 * H])
         r, z = rz[:, :H], rz[:, H:]
         gh_n = gh[:, 2 * H:]

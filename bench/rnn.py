@@ -1,0 +1,190 @@
+"""One training step of a character-level RNN classifier: the engine against torch CPU.
+
+The shape of the names chapter: one-hot letters (57 symbols) over T = 10 time steps, batch 64,
+float32; ``nn.RNN(57, 128)``, then ``nn.Linear(128, 18)`` on the last hidden state,
+cross-entropy, backward, and an SGD step (lr 0.1). Both sides start from the same weights
+(copied by state_dict name) and see the same batch; the first step's losses are compared to
+show it is the same computation. The LSTM and GRU rows are the same step with those layers.
+
+The last row runs the engine's RNN with its cell composed from engine ops (two matmuls, adds,
+tanh: about 6 graph nodes per step, autograd deriving the backward) instead of the fused
+``RNNCellFunction`` (one node per step): it measures why the layers use fused cells. The
+"batch 1" row is the classic tutorial's loop, one name at a time: there the per-step overhead of
+Python and of the graph, not the matrix products, sets the pace.
+
+    python -m bench.rnn [--quick] [--profile]
+"""
+
+import argparse
+import cProfile
+import io
+import os
+import pstats
+import time
+
+import numpy as np
+
+from .common import environment, markdown_table, median, setup_torch
+
+INPUT, HIDDEN, CLASSES, STEPS, BATCH = 57, 128, 18, 10, 64
+KINDS = ("RNN", "LSTM", "GRU", "RNN, cell from ops", "RNN, batch 1")
+
+
+def make_batch(seed=0):
+    """Random letters, one-hot (STEPS, BATCH, INPUT), and random classes (BATCH,)."""
+    rng = np.random.default_rng(seed)
+    x = np.zeros((STEPS, BATCH, INPUT), dtype=np.float32)
+    letters = rng.integers(0, INPUT, size=(STEPS, BATCH))
+    x[np.arange(STEPS)[:, None], np.arange(BATCH)[None, :], letters] = 1
+    return x, rng.integers(0, CLASSES, size=BATCH).astype(np.int64)
+
+
+def build(lib, layer):
+    """The classifier in the engine or in torch (``lib``), with recurrent ``layer``."""
+
+    class Classifier(lib.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = layer(INPUT, HIDDEN)
+            self.fc = lib.nn.Linear(HIDDEN, CLASSES)
+
+        def forward(self, x):
+            _, h = self.rnn(x)
+            h = h[0] if isinstance(h, tuple) else h  # an LSTM gives (h_n, c_n)
+            return self.fc(h[-1])  # the last layer's final hidden state
+
+    return Classifier()
+
+
+def composed_rnn(engine):
+    """nn.RNN with the step written as engine ops: autograd derives the backward."""
+
+    class ComposedRNN(engine.nn.RNN):
+        def _step(self, x, h, weights):
+            w_ih, w_hh, b_ih, b_hh = weights
+            return engine.tanh(x @ w_ih.T + b_ih + h @ w_hh.T + b_hh)
+
+    return ComposedRNN
+
+
+def stepper(lib, model, x, y):
+    """A training step that reports (forward, backward, optimizer, whole) seconds."""
+    opt = lib.optim.SGD(model.parameters(), lr=0.1)
+    loss_fn = lib.nn.CrossEntropyLoss()
+
+    def step():
+        t0 = time.perf_counter()
+        opt.zero_grad()
+        loss = loss_fn(model(x), y)
+        t1 = time.perf_counter()
+        loss.backward()
+        t2 = time.perf_counter()
+        opt.step()
+        t3 = time.perf_counter()
+        step.loss = float(loss.item())
+        return t1 - t0, t2 - t1, t3 - t2, t3 - t0
+
+    return step
+
+
+def pair(engine, torch, kind, x, y):
+    """Engine and torch steps for one row of the table, from the same weights."""
+    from course.torchref import copy_weights
+
+    name = kind.split(",")[0]
+    theirs = build(torch, getattr(torch.nn, name))
+    ours = build(engine, composed_rnn(engine) if "ops" in kind else getattr(engine.nn, name))
+    copy_weights(theirs, ours)
+    if "batch 1" in kind:
+        x, y = x[:, :1].copy(), y[:1].copy()
+    return (stepper(engine, ours, engine.tensor(x), engine.tensor(y)),
+            stepper(torch, theirs, torch.from_numpy(x), torch.from_numpy(y)))
+
+
+def measure_pair(e_step, t_step, rounds, per_block, warmup):
+    # Blocks, not step-by-step interleaving: numpy's BLAS threads and torch's OpenMP threads
+    # spin for a while after each call, and alternating the two pools on a small machine slows
+    # both down. Several rounds of (engine block, torch block), so a slow spell on a shared
+    # machine does not hit one side only.
+    e_runs, t_runs = [], []
+    for _ in range(rounds):
+        for step, runs in ((e_step, e_runs), (t_step, t_runs)):
+            for _ in range(warmup):
+                step()
+            runs.extend(step() for _ in range(per_block))
+    return e_runs, t_runs
+
+
+def profile_engine(step, steps=20, top=12):
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(steps):
+        step()
+    profiler.disable()
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(top)
+    return out.getvalue()
+
+
+def run(torch, quick=False, profile=False):
+    import engine
+
+    rounds, per_block, warmup = (2, 5, 3) if quick else (5, 30, 10)
+    x, y = make_batch()
+    rows, phases, ratios, e_profile = [], [], {}, None
+    for kind in KINDS:
+        e_step, t_step = pair(engine, torch, kind, x, y)
+        e_step(), t_step()
+        loss_diff = abs(e_step.loss - t_step.loss)  # the first step: the same computation
+        e_runs, t_runs = measure_pair(e_step, t_step, rounds, per_block, warmup)
+        e_ms, t_ms = median([r[3] for r in e_runs]) * 1e3, median([r[3] for r in t_runs]) * 1e3
+        e_best, t_best = min(r[3] for r in e_runs) * 1e3, min(r[3] for r in t_runs) * 1e3
+        ratios[kind] = e_ms / t_ms
+        rows.append([kind, f"{e_ms:.2f}", f"{t_ms:.2f}", f"{e_ms / t_ms:.2f}", f"{e_best:.2f}",
+                     f"{t_best:.2f}", f"{e_best / t_best:.2f}", f"{loss_diff:.1e}"])
+        if kind == "RNN":
+            for i, phase in enumerate(("forward (zero_grad, model, loss)", "backward",
+                                       "optimizer step")):
+                e_p = median([r[i] for r in e_runs]) * 1e3
+                t_p = median([r[i] for r in t_runs]) * 1e3
+                phases.append([phase, f"{e_p:.3f}", f"{t_p:.3f}", f"{e_p / t_p:.2f}"])
+            if profile:
+                e_profile = profile_engine(e_step)
+    goal = "met" if ratios["RNN"] <= 1.0 else "NOT met"
+    lines = [f"## RNN training step: one-hot {INPUT} → hidden {HIDDEN}, T = {STEPS}, batch "
+             f"{BATCH}, Linear {HIDDEN} → {CLASSES}, cross-entropy, SGD; float32", "",
+             f"Median (and best) of {rounds * per_block} steps per side, in {rounds} rounds of "
+             f"blocks (engine, torch), each block after {warmup} warm-up steps; ratio = engine "
+             "time / torch time (< 1: the engine is faster); |Δ loss| compares the first "
+             "step's losses.", "",
+             markdown_table(["layer", "engine ms", "torch ms", "ratio", "engine best",
+                             "torch best", "best ratio", "|Δ loss|"], rows), "",
+             "The RNN step by phase (medians):", "",
+             markdown_table(["phase", "engine ms", "torch ms", "ratio"], phases), "",
+             f"- RNN whole step: ratio {ratios['RNN']:.2f} (goal <= 1.0: {goal})",
+             f"- LSTM whole step: ratio {ratios['LSTM']:.2f}",
+             f"- fused cell vs cell from ops: {ratios['RNN, cell from ops'] / ratios['RNN']:.1f}x"
+             " faster"]
+    if e_profile:
+        lines += ["", "cProfile of 20 engine RNN steps (top functions by own time):", "```",
+                  e_profile.strip(), "```"]
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m bench.rnn", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="few repeats (a smoke run)")
+    parser.add_argument("--profile", action="store_true",
+                        help="add a cProfile of the engine's RNN training step")
+    args = parser.parse_args(argv)
+    import torch
+
+    setup_torch(torch)
+    blas_threads = os.environ.get("OPENBLAS_NUM_THREADS", "unset: one per core")
+    print(f"environment: {environment(torch)}")
+    print(f"numpy BLAS threads: OPENBLAS_NUM_THREADS={blas_threads}\n")
+    print(run(torch, quick=args.quick, profile=args.profile))
+
+
+if __name__ == "__main__":
+    main()
