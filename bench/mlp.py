@@ -1,0 +1,137 @@
+"""One training step of an MLP 784-256-10 (batch 64, float32): the engine against torch CPU.
+
+Both models start from the same weights (copied by ``state_dict`` name) and see the same
+batch; a step is ``zero_grad(); loss = CrossEntropyLoss()(model(x), y); loss.backward();
+step()`` with SGD (lr 0.1, momentum 0.9). The step is also timed phase by phase (forward,
+backward, optimizer) to show where the time goes.
+"""
+
+import cProfile
+import io
+import pstats
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .common import markdown_table, median
+
+SIZES = (784, 256, 10)
+BATCH = 64
+
+
+def make_batch(seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((BATCH, SIZES[0])).astype(np.float32)
+    y = rng.integers(0, SIZES[-1], size=BATCH).astype(np.int64)
+    return x, y
+
+
+def build(lib, optim):
+    """The same model, loss and optimizer in the engine or in torch (``lib`` is the module)."""
+    nn = lib.nn
+    model = nn.Sequential(nn.Linear(SIZES[0], SIZES[1]), nn.ReLU(), nn.Linear(SIZES[1], SIZES[2]))
+    return model, nn.CrossEntropyLoss(), optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+
+
+def copy_weights(engine_model, torch_model, torch):
+    """Copy the engine's weights into torch, matched by state_dict name."""
+    state = {name: torch.from_numpy(np.array(t.detach().numpy(), dtype=np.float32))
+             for name, t in engine_model.state_dict().items()}
+    torch_model.load_state_dict(state)
+
+
+def stepper(model, loss_fn, opt, x, y):
+    """A training step that returns its seconds: (forward, backward, optimizer, whole step)."""
+
+    def step():
+        t0 = time.perf_counter()
+        opt.zero_grad()
+        loss = loss_fn(model(x), y)
+        t1 = time.perf_counter()
+        loss.backward()
+        t2 = time.perf_counter()
+        opt.step()
+        t3 = time.perf_counter()
+        return t1 - t0, t2 - t1, t3 - t2, t3 - t0
+
+    return step
+
+
+def profile_engine(step, steps=200, top=12):
+    """cProfile of a few engine steps: the functions with the most time of their own."""
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(steps):
+        step()
+    profiler.disable()
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(top)
+    root = str(Path(__file__).resolve().parents[1]) + "/"
+    return out.getvalue().replace(root, "")  # engine/ops/matmul.py, not /home/.../engine/...
+
+
+def run(torch, quick=False, profile=False):
+    import engine
+    import engine.nn
+    import engine.optim
+
+    rounds, per_block, warmup = (2, 5, 3) if quick else (5, 40, 10)
+    x, y = make_batch()
+    engine.manual_seed(0)
+    e_model, e_loss, e_opt = build(engine, engine.optim)
+    t_model, t_loss, t_opt = build(torch, torch.optim)
+    copy_weights(e_model, t_model, torch)
+
+    # Same weights and batch: the first losses agree (to float32 rounding).
+    first = (e_loss(e_model(engine.tensor(x)), engine.tensor(y)).item(),
+             t_loss(t_model(torch.from_numpy(x)), torch.from_numpy(y)).item())
+    e_step = stepper(e_model, e_loss, e_opt, engine.tensor(x), engine.tensor(y))
+    t_step = stepper(t_model, t_loss, t_opt, torch.from_numpy(x), torch.from_numpy(y))
+    # Blocks, not step-by-step interleaving: numpy's OpenBLAS and torch's OpenMP threads spin
+    # for a while after each call, and on a small machine the two pools, alternating, slow
+    # each other down 10-100x. Several rounds of (engine block, torch block), each block warmed
+    # up, so that a slow spell on a shared machine does not hit only one side.
+    e_runs, t_runs = [], []
+    for _ in range(rounds):
+        for step, runs in ((e_step, e_runs), (t_step, t_runs)):
+            for _ in range(warmup):
+                step()
+            runs.extend(step() for _ in range(per_block))
+    e_time = [median([r[i] for r in e_runs]) for i in range(4)]
+    t_time = [median([r[i] for r in t_runs]) for i in range(4)]
+    e_best, t_best = min(r[3] for r in e_runs), min(r[3] for r in t_runs)
+    ratio = e_time[3] / t_time[3]
+
+    rows = []
+    for i, phase in enumerate(("forward (zero_grad, model, loss)", "backward",
+                               "optimizer step", "whole step")):
+        rows.append([phase, f"{e_time[i] * 1e3:.3f}", f"{e_time[i] / e_time[3]:.0%}",
+                     f"{t_time[i] * 1e3:.3f}", f"{e_time[i] / t_time[i]:.2f}"])
+    rows.append(["whole step, best", f"{e_best * 1e3:.3f}", "", f"{t_best * 1e3:.3f}",
+                 f"{e_best / t_best:.2f}"])
+    table = markdown_table(["phase", "engine ms", "engine share", "torch ms", "ratio"], rows)
+    goal = "met" if max(ratio, e_best / t_best) <= 1.0 else "NOT met"
+    if quick:
+        goal = "not judged on a --quick run"
+    lines = [f"## MLP training step: {'-'.join(map(str, SIZES))}, batch {BATCH}, float32, "
+             "SGD(lr 0.1, momentum 0.9)", "",
+             f"Median of {rounds * per_block} steps per side, in {rounds} rounds of blocks "
+             f"(engine, torch), each block after {warmup} warm-up steps; ratio = engine time / "
+             "torch time (< 1: the engine is faster). Each phase's median is taken on its own, "
+             "so the phases need not add up to the whole step.", "",
+             table, "", f"- same workload: first loss {first[0]:.6f} (engine) vs {first[1]:.6f} "
+             "(torch), same weights copied by state_dict name",
+             f"- whole step: ratio {ratio:.2f} on medians, {e_best / t_best:.2f} on "
+             f"best steps (goal <= 1.0: {goal})"]
+    sides = (("engine", e_time[3], e_best), ("torch", t_time[3], t_best))
+    noisy = [name for name, med, best in sides if med > 1.5 * best]
+    if noisy:
+        lines.append(f"- NOISY: the median step of {' and '.join(noisy)} is over 1.5x its best "
+                     "step, so other processes were competing for the cores (BLAS threads that "
+                     "wait for a descheduled sibling are hit hardest). Trust the best-step ratio, "
+                     "rerun on a quiet machine, or compare single-threaded: --threads 1.")
+    if profile:
+        lines += ["", "cProfile of 200 engine steps (top functions by own time):", "```",
+                  profile_engine(e_step).strip(), "```"]
+    return "\n".join(lines)

@@ -1,0 +1,46 @@
+"""Smoke test of the benchmarks: each one runs in --quick mode and prints a ratio.
+
+Not a timed test: nothing here looks at how long anything took (benchmarks are measurements;
+their numbers live in BENCHMARKS.md).
+"""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+
+ROOT = Path(__file__).resolve().parents[1]
+RATIO = re.compile(r"ratio \d+\.\d+")
+
+
+def run_bench(*args):
+    result = subprocess.run([sys.executable, "-m", "bench", *args, "--quick"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def test_scalar_prints_ratios_and_gc_table():
+    out = run_bench("scalar")
+    assert "benchmarks: scalar" in out
+    assert "environment: python" in out and "torch" in out
+    assert "| engine Value" in out and "| torch 0-d float64" in out
+    assert re.search(r"engine is \d+\.\d+x faster than torch", out)
+    assert "cyclic garbage" in out
+    # the engine stores numbers, not closures: its graph leaves nothing for the collector
+    gc_part = out.split("## Garbage collector")[1]
+    engine_row = next(line for line in gc_part.splitlines() if line.startswith("| engine Value"))
+    assert engine_row.split("|")[-3].strip() == "0", engine_row
+
+
+def test_mlp_prints_a_ratio():
+    pytest.importorskip("engine.nn")
+    pytest.importorskip("engine.optim")
+    out = run_bench("mlp")
+    assert "benchmarks: mlp" in out
+    assert "| whole step" in out
+    assert RATIO.search(out), out
