@@ -57,14 +57,25 @@ class Value:
         self.grad = 0.0
 
     # --- operations: result and local derivatives together --------------------------------
+    @classmethod
+    def _result(cls, data, children, op, local_grads):
+        """An op's result, without __init__'s checks (its inputs are Values already)."""
+        out = cls.__new__(cls)
+        out.data, out.grad, out.label, out._op, out._freed = data, 0.0, "", op, False
+        if is_grad_enabled() and _any_requires_grad(children):
+            out.requires_grad, out._prev, out._local_grads = True, children, local_grads
+        else:
+            out.requires_grad, out._prev, out._local_grads = False, (), ()
+        return out
+
     def __add__(self, other):
-        other = _wrap(other, "+")
-        return Value(self.data + other.data, (self, other), "+", _local_grads=(1.0, 1.0))
+        other = other if isinstance(other, Value) else _wrap(other, "+")
+        return Value._result(self.data + other.data, (self, other), "+", (1.0, 1.0))
 
     def __mul__(self, other):
-        other = _wrap(other, "*")
-        return Value(self.data * other.data, (self, other), "*",
-                     _local_grads=(other.data, self.data))
+        other = other if isinstance(other, Value) else _wrap(other, "*")
+        return Value._result(self.data * other.data, (self, other), "*",
+                             (other.data, self.data))
 
     def __pow__(self, exponent):
         if not isinstance(exponent, int | float):
@@ -92,18 +103,18 @@ class Value:
 
     def tanh(self):
         t = math.tanh(self.data)
-        return Value(t, (self,), "tanh", _local_grads=(1.0 - t * t,))
+        return Value._result(t, (self,), "tanh", (1.0 - t * t,))
 
     def sigmoid(self):
         x = self.data
         # Two branches keep exp() from overflowing for large |x|.
         s = 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))
-        return Value(s, (self,), "sigmoid", _local_grads=(s * (1.0 - s),))
+        return Value._result(s, (self,), "sigmoid", (s * (1.0 - s),))
 
     def relu(self):
         x = self.data
         # torch's convention: the derivative of relu at exactly 0 is 0.
-        return Value(x if x > 0 else 0.0, (self,), "relu", _local_grads=(1.0 if x > 0 else 0.0,))
+        return Value._result(x if x > 0 else 0.0, (self,), "relu", (1.0 if x > 0 else 0.0,))
 
     # Everything else is built from the ops above, so it needs no derivative of its own.
     def __neg__(self):
@@ -158,13 +169,12 @@ class Value:
                 node.grad = 0.0  # interior nodes hold this pass's gradient only
         self.grad += float(gradient)
         for node in reversed(topo):
+            grad = node.grad
             for child, local in zip(node._prev, node._local_grads):
                 if child.requires_grad:
-                    child.grad += local * node.grad
-        if not retain_graph:
-            for node in topo:
-                if node._prev:
-                    node._local_grads, node._freed = (), True
+                    child.grad += local * grad
+            if node._prev and not retain_graph:
+                node._local_grads, node._freed = (), True
 
     # --- comparisons and display -------------------------------------------------------------
     def __lt__(self, other):
@@ -191,9 +201,17 @@ def _wrap(x, op):
     if isinstance(x, Value):
         return x
     if isinstance(x, int | float):
-        return Value(x, requires_grad=False)
+        return Value._result(float(x), (), "", ())  # a constant: no history, no gradient
     raise TypeError(f"Value {op} {type(x).__name__}: cannot combine a Value with {x!r}; use a "
                     f"number or a Value (float(...) converts a numeric string)")
+
+
+def _any_requires_grad(values):
+    # A plain loop: any() over a generator costs more than the rest of an op put together.
+    for v in values:
+        if v.requires_grad:
+            return True
+    return False
 
 
 def _parents(node):

@@ -292,7 +292,7 @@ def run_backward(root, grad, retain_graph=False):
 
 def _accumulate(t, g):
     if t.grad is None:  # own copy (an array, not a numpy scalar): g may be shared or read-only
-        t.grad = Tensor._make(xp.array(g, dtype=t.dtype))
+        t.grad = Tensor._make(xp.array(g, dtype=t.dtype, order="C"))  # C order: fast updates
     else:
         t.grad.array += g
 
