@@ -4,17 +4,18 @@
 #   make exercises                   regenerate exercises/ from solutions/
 #   make exercises-check             fail if exercises/ is out of date
 
-PYTHON ?= python
+# The Makefile sets PY to the course's virtualenv python; standalone, use python.
+PY ?= python
 NB ?= exercises
 GRADE_FLAGS ?=
 
 .PHONY: grade exercises exercises-check
 
-grade:
-	$(PYTHON) -m course.grader $(NB) $(GRADE_FLAGS)
+grade: $(STAMP)
+	$(PY) -m course.grader $(NB) $(GRADE_FLAGS)
 
-exercises:
-	$(PYTHON) -m course.exercises
+exercises: $(STAMP)
+	$(PY) -m course.exercises
 
-exercises-check:
-	$(PYTHON) -m course.exercises --check
+exercises-check: $(STAMP)
+	$(PY) -m course.exercises --check

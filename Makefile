@@ -1,0 +1,50 @@
+# Dynamic Computation Graphs from Scratch — every target installs what it needs on first use.
+#   make lab     open the course in JupyterLab
+#   make test    run every test: lint, unit + browser tests, the chapters (nbval), the solutions
+#   make bench   engine vs PyTorch timings (see BENCHMARKS.md)
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: lab test lint bench install system-deps browser-deps clean
+.DEFAULT_GOAL := help
+
+help:
+	@sed -n '2,4p' Makefile
+
+# --- installation --------------------------------------------------------------------------
+$(STAMP): pyproject.toml
+	@test -x $(PY) || { echo "== creating $(VENV) with $(PYTHON)"; $(PYTHON) -m venv $(VENV); }
+	@echo "== installing the course into $(VENV) (torch==2.13.0 CPU wheel, jupyterlab, nbval, ...)"
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[course,test]"
+	@touch $(STAMP)
+
+install: $(STAMP) system-deps
+
+system-deps:
+	@scripts/system-deps.sh graphviz
+
+browser-deps:
+	@scripts/system-deps.sh chromium
+
+# --- the two commands of the README -----------------------------------------------------------
+lab: install
+	$(PY) -m course.lab
+
+test: install browser-deps
+	@scripts/test.sh $(PY)
+
+# --- the rest -------------------------------------------------------------------------------
+lint: $(STAMP)
+	$(PY) -m ruff check .
+
+bench: install
+	$(PY) -m bench $(BENCH)
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache .hypothesis
+
+include mk/grade.mk

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Every test of the course, in order: lint, unit and browser tests, exercises in sync with the
+# solutions, the chapters under strict nbval, the solutions under lax nbval.
+set -euo pipefail
+py="${1:-.venv/bin/python}"
+export MPLBACKEND=Agg PYTHONHASHSEED=0
+# Numbers in notebooks must not depend on how many threads a loaded machine gives BLAS.
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}"
+echo "== data: ${DCG_DATA:-bundled samples in data/samples (set DCG_DATA for the full sets)}"
+echo "== ruff";            "$py" -m ruff check .
+echo "== exercises";       "$py" -m course.exercises --check
+echo "== unit tests";      "$py" -m pytest tests -p no:cacheprovider -q
+echo "== chapters";        "$py" -m pytest --nbval chapters --nbval-current-env \
+                             --nbval-sanitize-with tests/nbval_sanitize.cfg \
+                             --nbval-cell-timeout 300 -p no:cacheprovider -q
+echo "== solutions";       "$py" -m pytest --nbval-lax solutions --nbval-current-env \
+                             --nbval-cell-timeout 300 -p no:cacheprovider -q
