@@ -155,3 +155,78 @@ def _clip(case):
         p.grad = Tensor(array(g))
     total = clip_grad_norm_(params, case["max_norm"])
     return {"total": float(total), "grads": [enc(p.grad.numpy()) for p in params]}
+
+
+# --- chapter 9: the engine's own passes and trace cache, on the task's tiny IR ----------------
+def _ir_graph(case, constants, all_outputs):
+    """The task's IR as an engine.trace Graph of 0-d float64 Values; and id(Value) → name."""
+    from engine.ops.activation import ReLU
+    from engine.ops.elementwise import Add, Mul, Neg, Sub
+    from engine.trace.ir import Graph, Node, Value
+
+    ops = {"add": Add, "sub": Sub, "mul": Mul, "neg": Neg, "relu": ReLU}
+    f64 = np.dtype(np.float64)
+    values = {k: Value("constant", (), f64, data=np.float64(v)) for k, v in constants.items()}
+    nodes = []
+    for out, op, args in case["nodes"]:
+        for a in args:
+            values.setdefault(a, Value("input", (), f64, a, data=0))
+        value = values[out] = Value("node", (), f64)
+        value.node = Node(ops[op], tuple(values[a] for a in args), {}, value)
+        nodes.append(value.node)
+    outputs = tuple(values[n[0]] for n in case["nodes"]) if all_outputs else \
+        tuple(values[o] for o in case["outputs"])
+    inputs = [v for v in values.values() if v.kind == "input"]
+    return Graph(inputs, [], nodes, outputs), {id(v): k for k, v in values.items()}
+
+
+@ref("ch9.dce")
+def _dce(case):
+    from engine.trace import passes
+
+    graph, names = _ir_graph(case, {}, all_outputs=False)
+    kept = {id(n) for n in passes.eliminate_dead_code(graph).nodes}
+    return [i for i, n in enumerate(graph.nodes) if id(n) in kept]
+
+
+@ref("ch9.fold")
+def _fold(case):
+    from engine.trace import passes
+
+    graph, names = _ir_graph(case, case["constants"], all_outputs=True)
+    folded = passes.fold_constants(graph)
+    constants = dict(case["constants"])
+    for (out, _, _), v in zip(case["nodes"], folded.outputs):
+        if v.kind == "constant":
+            names[id(v)] = out
+            constants[out] = float(v.data)
+    kept = {names[id(n.out)] for n in folded.nodes}
+    return {"nodes": [i for i, n in enumerate(case["nodes"]) if n[0] in kept],
+            "constants": constants}
+
+
+@ref("ch9.guard")
+def _guard(case):
+    import engine
+    from engine.trace import trace
+
+    def total(*ts):
+        out = ts[0].sum()
+        for t in ts[1:]:
+            out = out + t.sum()
+        return out
+
+    traced_fn, traced, results = None, [], []
+    for call in case["calls"]:
+        ts = [engine.tensor(np.full(s, v, dtype=d)) for s, d, v in call]
+        misses = traced_fn.cache_info().misses if traced_fn else 0
+        if traced_fn is None:
+            traced_fn = trace(total, *ts)  # traces now: the first miss
+            misses = 0
+        value = float(traced_fn(*ts).item())
+        if traced_fn.cache_info().misses > misses or not traced:
+            traced.append([[list(s), np.dtype(d).itemsize * 8] for s, d, _ in call])
+        keys = list(traced_fn._cache)  # the engine's guard keys, in the order they were traced
+        results.append({"graph": keys.index(traced_fn._key(ts)), "value": value})
+    info = traced_fn.cache_info()
+    return {"results": results, "traced": traced, "hits": info.hits - 1, "misses": info.misses}

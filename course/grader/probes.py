@@ -293,3 +293,62 @@ def _clip(ns, case):
     total = ns["clip_grad_norm_"](params, case["max_norm"])
     total = num(getattr(total, "item", lambda: total)(), "the returned total norm")
     return {"total": total, "grads": [encode(p.grad, "a gradient") for p in params]}
+
+
+# --- chapter 9: dynamic vs static -------------------------------------------------------------
+def _ir_positions(nodes, case, what):
+    """The learner's nodes as their positions in the case's node list."""
+    if not isinstance(nodes, list | tuple):
+        raise TypeError(f"{what} should be a list of nodes, got {type(nodes).__name__}")
+    position = {n[0]: i for i, n in enumerate(case["nodes"])}
+    out = []
+    for n in nodes:
+        if not isinstance(n, list | tuple) or len(n) != 3 or n[0] not in position:
+            raise TypeError(f"{what}: each item should be one of the given nodes "
+                            f"(out, op, args), got {n!r:.60}")
+        out.append(position[n[0]])
+    return out
+
+
+@probe("ch9.dce")
+def _dce(ns, case):
+    nodes = [(o, op, tuple(args)) for o, op, args in case["nodes"]]
+    return _ir_positions(ns["eliminate_dead_code"](nodes, list(case["outputs"])), case,
+                         "eliminate_dead_code's result")
+
+
+@probe("ch9.fold")
+def _fold(ns, case):
+    nodes = [(o, op, tuple(args)) for o, op, args in case["nodes"]]
+    result = ns["fold_constants"](nodes, dict(case["constants"]))
+    if not isinstance(result, tuple | list) or len(result) != 2 or not isinstance(result[1],
+                                                                                  dict):
+        raise TypeError("fold_constants should return (nodes, constants): a list and a dict")
+    return {"nodes": _ir_positions(result[0], case, "fold_constants' nodes"),
+            "constants": {str(k): num(v, f"constant {k!r}") for k, v in result[1].items()}}
+
+
+@probe("ch9.guard")
+def _guard(ns, case):
+    traced = []
+
+    def trace_fn(*arrays):  # "traces": remembers what it was specialised to
+        traced.append([[list(a.shape), a.dtype.itemsize * 8] for a in arrays])
+        index = len(traced) - 1
+
+        def replay(*args):
+            return {"graph": index, "value": float(sum(np.sum(a, dtype=np.float64)
+                                                       for a in args))}
+
+        return replay
+
+    cache = ns["GuardedCache"](trace_fn)
+    results = []
+    for call in case["calls"]:
+        out = cache(*[np.full(shape, v, dtype=dtype) for shape, dtype, v in call])
+        if not isinstance(out, dict) or "graph" not in out:
+            raise TypeError(f"calling the cache should return what the replay returned, got "
+                            f"{out!r:.60}")
+        results.append(out)
+    return {"results": results, "traced": traced, "hits": int(num(cache.hits, "hits")),
+            "misses": int(num(cache.misses, "misses"))}
