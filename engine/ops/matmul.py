@@ -48,5 +48,11 @@ class MatMul(Function):
         if ctx.needs_input_grad[0]:
             ga = unbroadcast(grad @ _swap(b2), a2.shape).reshape(a.shape)  # ... and back
         if ctx.needs_input_grad[1]:
-            gb = unbroadcast(_swap(a2) @ grad, b2.shape).reshape(b.shape)
+            if b.ndim == 2 and a.ndim == 2 and b.flags.f_contiguous and not b.flags.c_contiguous:
+                # b is a transposed view, as W.T in Linear's x @ W.T. Computing (gᵀ a)ᵀ gives
+                # its gradient in the same layout, so W's own gradient comes out row-major:
+                # no transposing copy when it is stored, and contiguous optimizer updates.
+                gb = (grad.T @ a).T
+            else:
+                gb = unbroadcast(_swap(a2) @ grad, b2.shape).reshape(b.shape)
         return ga, gb
