@@ -1,15 +1,18 @@
-"""``python -m bench [scalar|mlp|all] [--quick] [--threads N] [--profile]``: engine vs torch CPU.
+"""``python -m bench [scalar|mlp|cnn|rnn|trace|all] [--quick] [--threads N] [--profile]``.
+
+Engine vs torch CPU.
 
 Prints which benchmarks ran, the environment line and one markdown table (or two) per
 benchmark. Nothing here fails on a time: these are measurements, recorded in BENCHMARKS.md.
 """
 
 import argparse
+import importlib
 import os
 import sys
 import time
 
-BENCHMARKS = ("scalar", "mlp")
+BENCHMARKS = ("scalar", "mlp", "cnn", "rnn", "trace")
 
 
 def load_average():
@@ -27,7 +30,7 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=None,
                         help="threads for both numpy's BLAS and torch (default: one per core)")
     parser.add_argument("--profile", action="store_true",
-                        help="mlp: add a cProfile of the engine's training step")
+                        help="mlp, cnn, rnn: add a cProfile of the engine's training step")
     args = parser.parse_args(argv)
     if args.threads is not None:
         # Read by OpenBLAS / OpenMP / MKL when they load, so set before numpy and torch import
@@ -51,21 +54,11 @@ def main(argv=None):
     for name in chosen:
         print()
         t0 = time.perf_counter()
-        if name == "scalar":
-            from . import scalar
-
-            print(scalar.run(torch, quick=args.quick))
+        module = importlib.import_module(f".{name}", __package__)
+        if name in ("scalar", "trace"):
+            print(module.run(torch, quick=args.quick))
         else:
-            from . import mlp
-
-            try:
-                import engine.nn  # noqa: F401
-                import engine.optim  # noqa: F401
-            except ImportError as err:
-                print(f"## MLP training step\n\nskipped: engine.nn / engine.optim not "
-                      f"available ({err})")
-                continue
-            print(mlp.run(torch, quick=args.quick, profile=args.profile))
+            print(module.run(torch, quick=args.quick, profile=args.profile))
         print(f"\n({name}: {time.perf_counter() - t0:.1f} s)")
     print(f"\n{load_average()} at the end")
     return 0

@@ -7,6 +7,7 @@ import os
 import platform
 import re
 import statistics
+import time
 
 import numpy as np
 
@@ -16,6 +17,18 @@ def setup_torch(torch, threads=None):
     threads = threads or os.cpu_count() or 1
     torch.set_num_threads(threads)
     return threads
+
+
+def measure(fn, repeats=10, warmup=2):
+    """Seconds per call of ``fn`` over ``repeats`` calls, after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return times
 
 
 def median(times):

@@ -44,3 +44,12 @@ def test_mlp_prints_a_ratio():
     assert "benchmarks: mlp" in out
     assert "| whole step" in out
     assert RATIO.search(out), out
+
+
+@pytest.mark.parametrize("name, row", [("cnn", "| LeNet-5"), ("rnn", "| RNN"),
+                                       ("trace", "| MLP 32-64-64-10, batch 1")])
+def test_layer_benchmarks_print_ratios(name, row):
+    out = run_bench(name)
+    assert f"benchmarks: {name}" in out
+    assert row in out, out
+    assert re.search(r"\d+\.\d+", out.split(row, 1)[1].splitlines()[0]), out
