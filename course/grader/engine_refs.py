@@ -230,3 +230,58 @@ def _guard(case):
         results.append({"graph": keys.index(traced_fn._key(ts)), "value": value})
     info = traced_fn.cache_info()
     return {"results": results, "traced": traced, "hits": info.hits - 1, "misses": info.misses}
+
+
+# --- chapter 8: the engine's recurrent cells (one Function per time step) --------------------
+def _ch8_tensors(case, *keys, requires_grad=False):
+    from engine import Tensor
+
+    return [Tensor(array(case[k]), requires_grad=requires_grad) for k in keys]
+
+
+@ref("ch8.rnn_cell")
+def _rnn_cell(case):
+    from engine.nn.rnn_ops import RNNCellFunction
+
+    args = _ch8_tensors(case, "x", "h", "w_ih", "w_hh", "b_ih", "b_hh")
+    out = RNNCellFunction.apply(*args)
+    return enc(out.numpy())
+
+
+@ref("ch8.bptt")
+def _rnn_bptt(case):
+    from engine import zeros
+    from engine.nn.rnn_ops import RNNCellFunction
+
+    xs, h0, w_ih, w_hh, b = _ch8_tensors(case, "xs", "h0", "w_ih", "w_hh", "b",
+                                         requires_grad=True)
+    no_bias = zeros(*b.shape, dtype=b.dtype)
+    h = h0
+    for t in range(xs.shape[0]):
+        h = RNNCellFunction.apply(xs[t], h, w_ih, w_hh, b, no_bias)
+    h.sum().backward()
+    return [enc(h.detach().numpy())] + [enc(t.grad.numpy()) for t in (w_ih, w_hh, b, h0)]
+
+
+@ref("ch8.lstm_cell")
+def _lstm_cell(case):
+    from engine.nn import LSTMCell
+
+    x, h, c, w_ih, w_hh, b_ih, b_hh = _ch8_tensors(case, "x", "h", "c", "w_ih", "w_hh",
+                                                    "b_ih", "b_hh")
+    cell = LSTMCell(x.shape[1], h.shape[1], dtype=x.dtype)
+    cell.load_state_dict({"weight_ih": w_ih.numpy(), "weight_hh": w_hh.numpy(),
+                          "bias_ih": b_ih.numpy(), "bias_hh": b_hh.numpy()})
+    h_new, c_new = cell(x, (h, c))
+    return [enc(h_new.detach().numpy()), enc(c_new.detach().numpy())]
+
+
+@ref("ch8.last_step")
+def _last_outputs(case):
+    from engine import Tensor
+    from engine.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    output, lengths = Tensor(array(case["output"])), np.array(case["lengths"])
+    packed = pack_padded_sequence(output, lengths, enforce_sorted=False)
+    padded, _ = pad_packed_sequence(packed, total_length=output.shape[0])
+    return enc(padded[Tensor(lengths - 1), Tensor(np.arange(len(lengths)))].numpy())

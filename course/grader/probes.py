@@ -352,3 +352,39 @@ def _guard(ns, case):
         results.append(out)
     return {"results": results, "traced": traced, "hits": int(num(cache.hits, "hits")),
             "misses": int(num(cache.misses, "misses"))}
+
+
+# --- chapter 8: recurrent networks -----------------------------------------------------------
+def _arrays(case, *keys):
+    return [decode(case[k]) for k in keys]
+
+
+def _encode_all(result, what, names):
+    if not isinstance(result, tuple | list) or len(result) != len(names):
+        raise TypeError(f"{what} should return a tuple ({', '.join(names)}), got "
+                        f"{type(result).__name__}")
+    return [encode(r, f"{what}'s {n}") for r, n in zip(result, names)]
+
+
+@probe("ch8.rnn_cell")
+def _rnn_cell(ns, case):
+    out = ns["rnn_cell"](*_arrays(case, "x", "h", "w_ih", "w_hh", "b_ih", "b_hh"))
+    return encode(out, "rnn_cell's result")
+
+
+@probe("ch8.bptt")
+def _rnn_bptt(ns, case):
+    out = ns["rnn_bptt"](*_arrays(case, "xs", "h0", "w_ih", "w_hh", "b"))
+    return _encode_all(out, "rnn_bptt", ["h_T", "dw_ih", "dw_hh", "db", "dh0"])
+
+
+@probe("ch8.lstm_cell")
+def _lstm_cell(ns, case):
+    out = ns["lstm_cell"](*_arrays(case, "x", "h", "c", "w_ih", "w_hh", "b_ih", "b_hh"))
+    return _encode_all(out, "lstm_cell", ["h'", "c'"])
+
+
+@probe("ch8.last_step")
+def _last_outputs(ns, case):
+    out = ns["last_outputs"](decode(case["output"]), np.array(case["lengths"], dtype=np.int64))
+    return encode(out, "last_outputs' result")
