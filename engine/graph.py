@@ -4,7 +4,7 @@
 def topological_order(root, parents):
     """Every node reachable from ``root``, each after all of its parents (inputs).
 
-    ``parents(node)`` returns the nodes ``node`` was computed from, as a sequence. The walk is
+    ``parents(node)`` returns the nodes ``node`` was computed from (any iterable). The walk is
     iterative (an explicit stack, not recursion), so a chain of a million nodes needs no
     recursion limit.
     Reverse the result to visit each node before its inputs, as backpropagation does.
@@ -20,7 +20,7 @@ def topological_order(root, parents):
             continue
         visited.add(id(node))
         stack.append((node, True))
-        for parent in reversed(parents(node)):  # reversed: first input is visited first
+        for parent in reversed(tuple(parents(node))):  # reversed: first input visited first
             if id(parent) not in visited:
                 stack.append((parent, False))
     return order
