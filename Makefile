@@ -8,7 +8,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: lab test lint bench install system-deps browser-deps clean
+.PHONY: lab test lint bench chapters install system-deps browser-deps clean
 .DEFAULT_GOAL := help
 
 help:
@@ -43,6 +43,10 @@ lint: $(STAMP)
 
 bench: install
 	$(PY) -m bench $(BENCH)
+
+# Re-run every chapter in place (after an engine change), as the tests run them: one BLAS thread.
+chapters: install
+	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(PY) -m course.build_notebook chapters/*.ipynb
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache .hypothesis

@@ -1,6 +1,7 @@
 """Build a chapter notebook from a percent-format script and execute it in place.
 
     python -m course.build_notebook draft.py -o chapters/01_computation_graphs.ipynb
+    python -m course.build_notebook chapters/*.ipynb      # re-run committed notebooks in place
 
 The source is the usual "percent" format (as jupytext and VS Code read it)::
 
@@ -100,9 +101,13 @@ def execute(nb, cwd: Path = CHAPTERS, timeout: int = 600):
 
 
 def build(src: Path, out: Path, run: bool = True, timeout: int = 600) -> float:
+    """Write ``out`` from ``src`` (a percent script, or a notebook to re-run as it is)."""
     import nbformat
 
-    nb = make_notebook(parse_percent(src.read_text(encoding="utf-8")))
+    if src.suffix == ".ipynb":  # the notebook is its own source: refresh its outputs
+        nb = nbformat.read(str(src), as_version=4)
+    else:
+        nb = make_notebook(parse_percent(src.read_text(encoding="utf-8")))
     start = time.perf_counter()
     error = None
     if run:
@@ -121,21 +126,27 @@ def build(src: Path, out: Path, run: bool = True, timeout: int = 600) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m course.build_notebook",
                                      description=__doc__.split("\n\n")[0])
-    parser.add_argument("source", type=Path, help="percent-format .py script")
+    parser.add_argument("sources", type=Path, nargs="+",
+                        help="percent-format .py scripts, or notebooks to re-run in place")
     parser.add_argument("-o", "--output", type=Path, default=None,
                         help="notebook to write (default: chapters/<source stem>.ipynb)")
     parser.add_argument("--no-execute", action="store_true", help="write without running")
     parser.add_argument("--timeout", type=int, default=600, help="seconds per cell")
     args = parser.parse_args(argv)
-    out = args.output or CHAPTERS / f"{args.source.stem}.ipynb"
-    try:
-        elapsed = build(args.source, out, run=not args.no_execute, timeout=args.timeout)
-    except Exception as err:
-        print(f"{out}: FAILED ({type(err).__name__})\n{err}", file=sys.stderr)
-        return 1
-    print(f"{out}: built" + ("" if args.no_execute else f", executed in {elapsed:.1f} s"))
-    return 0
-
+    if args.output and len(args.sources) > 1:
+        parser.error("-o/--output names one notebook: give one source with it")
+    failed = 0
+    for source in args.sources:
+        default = source if source.suffix == ".ipynb" else CHAPTERS / f"{source.stem}.ipynb"
+        out = args.output or default
+        try:
+            elapsed = build(source, out, run=not args.no_execute, timeout=args.timeout)
+        except Exception as err:
+            print(f"{out}: FAILED ({type(err).__name__})\n{err}", file=sys.stderr)
+            failed += 1
+            continue
+        print(f"{out}: built" + ("" if args.no_execute else f", executed in {elapsed:.1f} s"))
+    return 1 if failed else 0
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -166,38 +166,3 @@ def test_make_notebook_is_deterministic():
     assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
     assert [c.id for c in a.cells] == ["cell-000", "cell-001", "cell-002"]
     assert a.metadata["kernelspec"]["name"] == "python3"
-
-
-# --- cross_check (course/crosscheck.py) -----------------------------------------------------
-
-
-def test_cross_check_prints_a_table_and_passes(capsys):
-    torch = pytest.importorskip("torch")
-    from course.crosscheck import cross_check
-
-    v = Value(0.5).tanh()
-    t = torch.tanh(torch.tensor(0.5, dtype=torch.float64))
-    ones = torch.ones(3, dtype=torch.float64)
-    assert cross_check([("tanh", v, t), ("array", np.ones(3), ones)]) is None
-    lines = capsys.readouterr().out.splitlines()
-    assert lines[0].split() == ["quantity", "max|Δ|", "tolerance", "ok"]
-    assert lines[1].startswith("tanh ") and lines[1].endswith("yes")
-    assert len(lines) == 3
-
-
-def test_cross_check_fails_out_of_tolerance_and_on_shape_mismatch(capsys):
-    from course.crosscheck import compare, cross_check
-
-    with pytest.raises(AssertionError, match=r"cross-check failed for: off \(max\|Δ\|"):
-        cross_check([("off", 1.0 + 1e-6, 1.0), ("fine", 2.0, 2.0)])
-    assert "NO" in capsys.readouterr().out
-    (name, delta, _, ok), = compare([("shape", np.ones(2), np.ones(3))])
-    assert delta == float("inf") and not ok
-
-
-def test_cross_check_tolerance_is_relative_with_a_floor():
-    from course.crosscheck import compare
-
-    big = compare([("big", 1e6 + 1e-4, 1e6)])[0]  # 1e-10 relative: fine
-    zero = compare([("zero", 1e-12, 0.0)])[0]  # an exact zero still allows rounding
-    assert big[3] and zero[3] and big[2] == pytest.approx(1e-3)
