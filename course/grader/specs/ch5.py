@@ -211,7 +211,7 @@ def _clip_torch(case):
     return {"total": total.item(), "grads": [enc(p.grad.numpy()) for p in params]}
 
 
-CH5 = Chapter("ch5", 5, "05_training", PREAMBLE, (
+CH5 = Chapter("ch5", 5, "05_modules_and_optimizers", PREAMBLE, (
     Task("ch5.sgd", "SGD with momentum and weight decay (torch's rule)", 3, ("SGD",),
          _sgd_cases, _sgd_judge, _sgd, lambda c: _optimizer_torch(c, "SGD")),
     Task("ch5.adam", "Adam with bias correction (torch's rule)", 3, ("Adam",), _adam_cases,
