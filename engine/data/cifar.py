@@ -12,14 +12,14 @@ import pickle
 
 import numpy as np
 
-from .dataset import Dataset
+from .dataset import LabelledImages
 from .download import check_md5, download_url, extract_archive
 from .locate import DataFileError, announce, locate_or_download
 
 PIXELS_PER_IMAGE = 3 * 32 * 32
 
 
-class CIFAR10(Dataset):
+class CIFAR10(LabelledImages):
     """CIFAR-10, shaped like ``torchvision.datasets.CIFAR10``.
 
     ``dataset[i]`` is ``(image, label)``: the image a float32 (3, 32, 32) array in [0, 1]
@@ -79,25 +79,8 @@ class CIFAR10(Dataset):
         self.source = f"{self.location.describe()} ({note})"
         self.summary = announce(f"CIFAR-10 {split} — {n:,} images from {self.source}", verbose)
 
-    def __len__(self):
-        return len(self.data)
-
-    def __getitem__(self, index):
-        image = self.data[index].astype(np.float32) / np.float32(255)
-        label = int(self.targets[index])
-        if self.transform is not None:
-            image = self.transform(image)
-        if self.target_transform is not None:
-            label = self.target_transform(label)
-        return image, label
-
-    def gather_batch(self, indices):
-        """A whole batch as (float32 (B, 3, 32, 32), int64 (B,)) arrays, or None when a
-        transform (or a subclass's own __getitem__) has to see each sample."""
-        per_sample = self.transform is not None or self.target_transform is not None
-        if per_sample or type(self).__getitem__ is not CIFAR10.__getitem__:
-            return None
-        return self.data[indices].astype(np.float32) / np.float32(255), self.targets[indices]
+    def _pixels(self, index):
+        return self.data[index]  # stored (N, 3, 32, 32) already
 
     def _download(self, folder):
         """Fetch the official archive into ``folder``'s parent, unpack it, check every file."""

@@ -118,3 +118,36 @@ def _as_generator(generator, who):
         f"{who}: generator must be a numpy.random.Generator (np.random.default_rng(seed)) or "
         f"an int seed; got {type(generator).__module__}.{type(generator).__name__}"
     )
+
+
+class LabelledImages(Dataset):
+    """Images in ``data`` (uint8) with class indices in ``targets``: MNIST and CIFAR-10.
+
+    An item is a float32 (C, H, W) image scaled to [0, 1] and an int label, as torchvision's
+    ``ToTensor`` gives. Subclasses say how to pick images with a channel axis (``_pixels``).
+    """
+
+    transform = target_transform = None
+
+    def _pixels(self, index):
+        raise NotImplementedError
+
+    def __len__(self):
+        return len(self.data)
+
+    def __getitem__(self, index):
+        image = self._pixels(index).astype(np.float32) / np.float32(255)
+        label = int(self.targets[index])
+        if self.transform is not None:
+            image = self.transform(image)
+        if self.target_transform is not None:
+            label = self.target_transform(label)
+        return image, label
+
+    def gather_batch(self, indices):
+        """A whole batch as (float32 (B, C, H, W), int64 (B,)) arrays, or None when a
+        transform (or a subclass's own __getitem__) has to see each sample."""
+        per_sample = self.transform is not None or self.target_transform is not None
+        if per_sample or type(self).__getitem__ is not LabelledImages.__getitem__:
+            return None
+        return self._pixels(indices).astype(np.float32) / np.float32(255), self.targets[indices]

@@ -10,14 +10,14 @@ import zlib
 
 import numpy as np
 
-from .dataset import Dataset
+from .dataset import LabelledImages
 from .download import check_md5, download_url
 from .locate import DataFileError, announce, locate_or_download
 
 IMAGES_MAGIC, LABELS_MAGIC = 2051, 2049
 
 
-class MNIST(Dataset):
+class MNIST(LabelledImages):
     """MNIST, shaped like ``torchvision.datasets.MNIST``.
 
     ``dataset[i]`` is ``(image, label)``: the image a float32 (1, 28, 28) array in [0, 1]
@@ -68,26 +68,8 @@ class MNIST(Dataset):
         self.source = f"{where} ({note})"
         self.summary = announce(f"MNIST {split} — {n:,} images from {self.source}", verbose)
 
-    def __len__(self):
-        return len(self.data)
-
-    def __getitem__(self, index):
-        image = self.data[index][None].astype(np.float32) / np.float32(255)
-        label = int(self.targets[index])
-        if self.transform is not None:
-            image = self.transform(image)
-        if self.target_transform is not None:
-            label = self.target_transform(label)
-        return image, label
-
-    def gather_batch(self, indices):
-        """A whole batch as (float32 (B, 1, 28, 28), int64 (B,)) arrays, or None when a
-        transform (or a subclass's own __getitem__) has to see each sample."""
-        per_sample = self.transform is not None or self.target_transform is not None
-        if per_sample or type(self).__getitem__ is not MNIST.__getitem__:
-            return None
-        return self.data[indices][:, None].astype(np.float32) / np.float32(255), \
-            self.targets[indices]
+    def _pixels(self, index):
+        return self.data[index][..., None, :, :]  # stored (N, 28, 28) as torchvision: add C
 
     def _download(self, folder):
         for name, md5 in self.resources.items():

@@ -18,7 +18,6 @@ are exactly torch's while no layer pays for a copy back to (N, C, H, W) order; t
 any strides, and ``reshape`` (e.g. a flatten before a Linear) copies where it must.
 """
 
-import math
 
 from ..backend import xp
 from ..creation import empty
@@ -227,11 +226,7 @@ class Conv2d(Module):
 
     def reset_parameters(self):
         # torch's default, as for Linear: W and b ~ U(-1/√fan_in, 1/√fan_in), fan_in = C/G·kh·kw.
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
-            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
-            init.uniform_(self.bias, -bound, bound)
+        init.default_layer_init_(self.weight, self.bias)
 
     def forward(self, input):
         return conv2d(input, self.weight, self.bias, self.stride, self.padding, self.dilation,

@@ -1,6 +1,5 @@
 """Linear: y = x Wᵀ + b, the fully connected layer, with torch's parameter shapes and init."""
 
-import math
 
 from ..creation import empty
 from . import functional as F
@@ -25,11 +24,7 @@ class Linear(Module):
 
     def reset_parameters(self):
         # torch's default: both W and b ~ U(-1/√in, 1/√in) (kaiming_uniform_ with a=√5).
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in, _ = init._calculate_fan_in_and_fan_out(self.weight)
-            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
-            init.uniform_(self.bias, -bound, bound)
+        init.default_layer_init_(self.weight, self.bias)
 
     def forward(self, input):
         return F.linear(input, self.weight, self.bias)
