@@ -285,3 +285,59 @@ def _last_outputs(case):
     packed = pack_padded_sequence(output, lengths, enforce_sorted=False)
     padded, _ = pad_packed_sequence(packed, total_length=output.shape[0])
     return enc(padded[Tensor(lengths - 1), Tensor(np.arange(len(lengths)))].numpy())
+
+
+@ref("ch6.im2col")
+def _im2col(case):
+    from engine.nn.conv import im2col
+
+    s, p = case["stride"], case["padding"]
+    return enc(im2col(array(case["x"]), tuple(case["kernel"]), (s, s), (p, p)))
+
+
+@ref("ch6.conv_backward")
+def _conv_backward(case):
+    from engine import Tensor
+    from engine.nn.functional import conv2d
+
+    x, w = (Tensor(array(case[k]), requires_grad=True) for k in ("x", "weight"))
+    b = Tensor(np.zeros(array(case["weight"]).shape[0]), requires_grad=True)
+    conv2d(x, w, b).backward(Tensor(array(case["grad"])))
+    return {"dx": enc(x.grad.numpy()), "dw": enc(w.grad.numpy()), "db": enc(b.grad.numpy())}
+
+
+@ref("ch6.maxpool")
+def _maxpool(case):
+    from engine.nn.functional import max_pool2d
+
+    return _through(lambda x: max_pool2d(x, 2), case, ["x"])
+
+
+@ref("ch7.confusion")
+def _confusion(case):
+    import engine
+
+    one_hot = np.eye(case["num_classes"])
+    truth = engine.tensor(one_hot[case["targets"]])  # (N, C): row n is the class of sample n
+    guess = engine.tensor(one_hot[case["predictions"]])
+    return enc((truth.transpose(0, 1) @ guess).numpy())  # [t, p]: samples with both
+
+
+@ref("ch7.batches")
+def _batches(case):
+    from engine.data import DataLoader
+
+    loader = DataLoader(list(range(case["n"])), batch_size=case["batch_size"], shuffle=True,
+                        drop_last=case["drop_last"], seed=case["seed"])
+    return loader.batch_order(case["epoch"])
+
+
+@ref("ch7.crop_flip")
+def _crop_flip(case):
+    from engine.data import transforms as T
+
+    image = array(case["image"])
+    rng = np.random.default_rng(case["seed"])  # one generator: crop draws first, then flip
+    pipeline = T.Compose([T.RandomCrop(image.shape[1:], padding=case["padding"], generator=rng),
+                          T.RandomHorizontalFlip(generator=rng)])
+    return enc(pipeline(image))

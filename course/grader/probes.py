@@ -388,3 +388,54 @@ def _lstm_cell(ns, case):
 def _last_outputs(ns, case):
     out = ns["last_outputs"](decode(case["output"]), np.array(case["lengths"], dtype=np.int64))
     return encode(out, "last_outputs' result")
+
+
+# --- chapter 6: convolutional networks -----------------------------------------------------------
+@probe("ch6.im2col")
+def _im2col(ns, case):
+    cols = ns["im2col"](decode(case["x"]), tuple(case["kernel"]), case["stride"], case["padding"])
+    return encode(cols, "im2col's result")
+
+
+@probe("ch6.conv_backward")
+def _conv_backward(ns, case):
+    grads = ns["conv2d_backward"](decode(case["x"]), decode(case["weight"]), decode(case["grad"]))
+    if not isinstance(grads, tuple | list) or len(grads) != 3:
+        raise TypeError(f"conv2d_backward should return (dx, dw, db), got {grads!r:.80}")
+    return {name: encode(g, f"conv2d_backward's {name}") for name, g in zip(("dx", "dw", "db"),
+                                                                          grads)}
+
+
+@probe("ch6.maxpool")
+def _maxpool(ns, case):
+    return _function_grads(ns["MaxPool2x2"], "MaxPool2x2", [case["x"]], case["grad"])
+
+
+# --- chapter 7: CIFAR-10 -------------------------------------------------------------------------
+@probe("ch7.confusion")
+def _confusion(ns, case):
+    counts = ns["confusion_matrix"](np.array(case["targets"]), np.array(case["predictions"]),
+                                    case["num_classes"])
+    return encode(counts, "confusion_matrix's result")
+
+
+@probe("ch7.batches")
+def _batches(ns, case):
+    batches = ns["epoch_batches"](case["n"], case["batch_size"], case["seed"], case["epoch"],
+                                  case["drop_last"])
+    if not isinstance(batches, list | tuple):
+        raise TypeError(f"epoch_batches should return a list of batches, got "
+                        f"{type(batches).__name__}")
+    out = []
+    for batch in batches:
+        values = np.asarray(batch)
+        if values.ndim != 1 or values.dtype.kind not in "iu":
+            raise TypeError(f"each batch should be a list of int indices, got {batch!r:.60}")
+        out.append([int(i) for i in values])
+    return out
+
+
+@probe("ch7.crop_flip")
+def _crop_flip(ns, case):
+    image = ns["random_crop_flip"](decode(case["image"]), case["padding"], case["seed"])
+    return encode(image, "random_crop_flip's result")

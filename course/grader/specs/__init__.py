@@ -11,10 +11,12 @@ from .ch2 import CH2
 from .ch3 import CH3
 from .ch4 import CH4
 from .ch5 import CH5
+from .ch6 import CH6
+from .ch7 import CH7
 from .ch8 import CH8
 from .ch9 import CH9
 
-CHAPTERS: dict[str, Chapter] = {c.id: c for c in (CH1, CH2, CH3, CH4, CH5, CH8, CH9)}
+CHAPTERS: dict[str, Chapter] = {c.id: c for c in (CH1, CH2, CH3, CH4, CH5, CH6, CH7, CH8, CH9)}
 TASKS: dict[str, Task] = {t.id: t for c in CHAPTERS.values() for t in c.tasks}
 
 
