@@ -87,7 +87,10 @@ def gradcheck(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-4):
     atol + rtol·|numeric|. Inputs must be float64: in float32 the difference quotient loses
     about half of its 7 digits to rounding, and the test would only measure noise.
     Returns True, or raises GradcheckError naming the worst element and both values.
+    ``gradcheck(fn, (x, y))`` with the inputs in one tuple, as torch's, works too.
     """
+    if len(inputs) == 1 and isinstance(inputs[0], tuple | list):
+        inputs = tuple(inputs[0])
     checked = [(k, t) for k, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
     if not checked:
         raise ValueError("gradcheck: no input requires grad; pass tensors created with "
