@@ -435,3 +435,9 @@ def test_copy_weights_both_ways_and_on_mismatch():
         copy_weights(torch.nn.Sequential(torch.nn.Linear(3, 3)), nn.Sequential(nn.Linear(4, 3)))
     with pytest.raises(TypeError, match="one must be an engine.nn.Module"):
         copy_weights(nn.Linear(1, 1), nn.Linear(1, 1))
+
+
+def test_gradcheck_takes_torch_calling_form_too():
+    a = engine.randn(3, dtype=engine.float64, requires_grad=True)
+    b = engine.randn(3, dtype=engine.float64, requires_grad=True)
+    assert gradcheck(lambda x, y: x * y, (a, b)) and gradcheck(lambda x, y: x * y, a, b)
