@@ -61,6 +61,15 @@ LAB_SETTINGS = {
     },
 }
 
+# The kernel is connected and idle. The toolbar's execution indicator alone is not enough: it
+# reads "idle" before the kernel is even connected, and a Run All clicked then runs nothing.
+# The status bar's "Python 3 (ipykernel) | Idle" appears only once the kernel is connected.
+KERNEL_IDLE_JS = """
+() => [...document.querySelectorAll('.jp-StatusBar-Item')]
+        .some(e => /\\|\\s*Idle\\s*$/.test(e.innerText.trim()))
+  && !!document.querySelector('.jp-Notebook-ExecutionIndicator[data-status="idle"]')
+"""
+
 # Per code cell, in notebook order: its prompt, and any error output's text.
 READ_CELLS_JS = """
 () => [...document.querySelectorAll('.jp-Notebook .jp-Cell.jp-CodeCell')].map(cell => {
@@ -249,11 +258,11 @@ def test_chapter_runs_in_jupyterlab_and_draws_its_graph(tmp_path):
 
 
 def run_all_and_check(page, port, token, rel, expected, tmp_path):
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     page.goto(f"http://127.0.0.1:{port}/lab/tree/{rel}?reset&token={token}")
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=PAGE_LOAD_S * 1000)
-    page.wait_for_selector(
-        '.jp-Notebook-ExecutionIndicator[data-status="idle"]', timeout=PAGE_LOAD_S * 1000
-    )
+    page.wait_for_function(KERNEL_IDLE_JS, timeout=PAGE_LOAD_S * 1000, polling=250)
 
     # The committed outputs carry execution counts too: clear them first (Edit → Clear Outputs
     # of All Cells), so that what we check below can only come from this run.
@@ -264,16 +273,37 @@ def run_all_and_check(page, port, token, rel, expected, tmp_path):
         timeout=PAGE_LOAD_S * 1000,
     )
 
-    # Run → Run All Cells, clicked as a reader would.
-    page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-    page.locator('.lm-Menu-item[data-command="runmenu:run-all"]').click()
+    # Run → Run All Cells, clicked as a reader would; clicked again if no cell starts within 30 s
+    # (a click that raced the kernel connection runs nothing).
+    first = next((i for i, c in enumerate(expected) if not c["empty"]), None)
+    for attempt in range(3):
+        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+        page.locator('.lm-Menu-item[data-command="runmenu:run-all"]').click()
+        if first is None:
+            break
+        try:
+            page.wait_for_function(
+                """(i) => {
+                  const cell = document.querySelectorAll('.jp-Notebook .jp-Cell.jp-CodeCell')[i];
+                  const p = cell.querySelector('.jp-InputArea-prompt').innerText.trim();
+                  return p !== '[ ]:' && p !== '';
+                }""",
+                arg=first,
+                timeout=30_000,
+                polling=250,
+            )
+            break
+        except PlaywrightTimeout:
+            if attempt == 2:
+                raise
+            page.wait_for_function(KERNEL_IDLE_JS, timeout=PAGE_LOAD_S * 1000, polling=250)
 
     # Done when the kernel is idle and each non-empty code cell has a number or an error shows.
     page.wait_for_function(
         """(expected) => {
-          const idle = document.querySelector(
-            '.jp-Notebook-ExecutionIndicator[data-status="idle"]');
-          if (!idle) return false;
+          if (!("""
+        + KERNEL_IDLE_JS
+        + """)()) return false;
           const cells = [...document.querySelectorAll('.jp-Notebook .jp-Cell.jp-CodeCell')];
           if (cells.length !== expected.length) return false;
           const numbered = cells.every((c, i) => expected[i].empty ||
