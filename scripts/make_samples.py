@@ -22,7 +22,8 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 DEST = REPO / "data" / "samples"
 MNIST_CUTS = {"train": 10_000, "t10k": 2_000}
-CIFAR_CUTS = {"data_batch_1": 1_000, "test_batch": 500}
+# Two training batches of 500 rather than one of 1,000: each sample file stays under 3 MB.
+CIFAR_CUTS = {"data_batch_1": 500, "data_batch_2": 500, "test_batch": 500}
 OFFICIAL_MNIST_MD5 = {
     "train-images-idx3-ubyte.gz": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
     "train-labels-idx1-ubyte.gz": "d53e105ee54ea40749a09fcbcd1e9432",
@@ -85,7 +86,8 @@ def write_readme(dest):
                     f"| `{md5(path)}` |")
     total = sum(p.stat().st_size for p in dest.rglob("*") if p.is_file())
     text = README.format(table="\n".join(rows), total=total / 1e6, **MNIST_CUTS,
-                         b1=CIFAR_CUTS["data_batch_1"], test=CIFAR_CUTS["test_batch"])
+                         b1=CIFAR_CUTS["data_batch_1"], b2=CIFAR_CUTS["data_batch_2"],
+                         test=CIFAR_CUTS["test_batch"])
     (dest / "README.md").write_text(text, encoding="utf-8")
 
 
@@ -104,10 +106,11 @@ running it again gives byte-identical files (the md5s below).
   valid gzipped idx files under the official names (`train-images-idx3-ubyte.gz`, ...).
   The first training label is 5, as in the full set.
 - `cifar-10-batches-py/`: `data_batch_1` holds the first {b1:,} images of the official
-  `data_batch_1` (first labels 6 9 9 4 1 1 2 7 8 3), `test_batch` the first {test:,} images of
-  the official `test_batch`, both pickled dicts with `batch_label`, `labels` and `data` (uint8,
+  `data_batch_1` (first labels 6 9 9 4 1 1 2 7 8 3), `data_batch_2` the first {b2:,} of the
+  official `data_batch_2`, `test_batch` the first {test:,} images of the official `test_batch`,
+  all pickled dicts with `batch_label`, `labels` and `data` (uint8,
   (N, 3072)) in pickle protocol 2 like the originals (the official `filenames` key is not
-  included). `batches.meta` is the official file. `data_batch_2` .. `data_batch_5` are absent:
+  included). `batches.meta` is the official file. `data_batch_3` .. `data_batch_5` are absent:
   the reader uses the batches that exist and says so.
 - `names/`: all 18 `Language.txt` surname lists (20,074 names) of the char-RNN
   name-classification data, unchanged: this is the complete data set.

@@ -185,7 +185,7 @@ def test_cifar_sample(capsys):
     assert image.shape == (3, 32, 32) and image.dtype == np.float32 and label == 6
     assert train.data.shape == (1_000, 3, 32, 32)
     lines = data_lines(capsys)
-    assert "data_batch_1 only" in lines[0] and "1,000 images" in lines[0]
+    assert "data_batch_1, data_batch_2 only" in lines[0] and "1,000 images" in lines[0]
     assert len(lines) == 2
 
 
