@@ -18,8 +18,7 @@ import warnings
 
 import numpy as np
 
-from .common import environment, markdown_table, measure, median, setup_torch
-from .mlp import profile_engine
+from .common import environment, markdown_table, measure, median, profile_engine, setup_torch
 
 BATCH = 64
 

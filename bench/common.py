@@ -3,11 +3,15 @@
 Benchmarks are measurements, not tests: nothing here compares a time with a threshold.
 """
 
+import cProfile
+import io
 import os
 import platform
+import pstats
 import re
 import statistics
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -73,3 +77,52 @@ def markdown_table(headers, rows):
 
     rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
     return "\n".join([line(cells[0]), rule, *(line(r) for r in cells[1:])])
+
+
+def timed_step(model, loss_fn, opt, x, y):
+    """A training step that returns its seconds: (forward, backward, optimizer, whole step);
+    the step's loss is kept in ``step.loss``."""
+
+    def step():
+        t0 = time.perf_counter()
+        opt.zero_grad()
+        loss = loss_fn(model(x), y)
+        t1 = time.perf_counter()
+        loss.backward()
+        t2 = time.perf_counter()
+        opt.step()
+        t3 = time.perf_counter()
+        step.loss = float(loss.item())
+        return t1 - t0, t2 - t1, t3 - t2, t3 - t0
+
+    return step
+
+
+def measure_blocks(e_step, t_step, rounds, per_block, warmup):
+    """Each side's step timings, measured in blocks.
+
+    Blocks, not step-by-step interleaving: numpy's BLAS threads and torch's OpenMP threads spin
+    for a while after each call, and on a small machine the two pools, alternating, slow each
+    other down 10-100x. Several rounds of (engine block, torch block), each block warmed up,
+    so that a slow spell on a shared machine does not hit only one side.
+    """
+    e_runs, t_runs = [], []
+    for _ in range(rounds):
+        for step, runs in ((e_step, e_runs), (t_step, t_runs)):
+            for _ in range(warmup):
+                step()
+            runs.extend(step() for _ in range(per_block))
+    return e_runs, t_runs
+
+
+def profile_engine(step, steps=200, top=12):
+    """cProfile of a few engine steps: the functions with the most time of their own."""
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(steps):
+        step()
+    profiler.disable()
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(top)
+    root = str(Path(__file__).resolve().parents[1]) + "/"
+    return out.getvalue().replace(root, "")  # engine/ops/matmul.py, not /home/.../engine/...

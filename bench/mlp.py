@@ -6,15 +6,10 @@ step()`` with SGD (lr 0.1, momentum 0.9). The step is also timed phase by phase 
 backward, optimizer) to show where the time goes.
 """
 
-import cProfile
-import io
-import pstats
-import time
-from pathlib import Path
 
 import numpy as np
 
-from .common import markdown_table, median
+from .common import markdown_table, measure_blocks, median, profile_engine, timed_step
 
 SIZES = (784, 256, 10)
 BATCH = 64
@@ -41,36 +36,6 @@ def copy_weights(engine_model, torch_model, torch):
     torch_model.load_state_dict(state)
 
 
-def stepper(model, loss_fn, opt, x, y):
-    """A training step that returns its seconds: (forward, backward, optimizer, whole step)."""
-
-    def step():
-        t0 = time.perf_counter()
-        opt.zero_grad()
-        loss = loss_fn(model(x), y)
-        t1 = time.perf_counter()
-        loss.backward()
-        t2 = time.perf_counter()
-        opt.step()
-        t3 = time.perf_counter()
-        return t1 - t0, t2 - t1, t3 - t2, t3 - t0
-
-    return step
-
-
-def profile_engine(step, steps=200, top=12):
-    """cProfile of a few engine steps: the functions with the most time of their own."""
-    profiler = cProfile.Profile()
-    profiler.enable()
-    for _ in range(steps):
-        step()
-    profiler.disable()
-    out = io.StringIO()
-    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(top)
-    root = str(Path(__file__).resolve().parents[1]) + "/"
-    return out.getvalue().replace(root, "")  # engine/ops/matmul.py, not /home/.../engine/...
-
-
 def run(torch, quick=False, profile=False):
     import engine
     import engine.nn
@@ -86,18 +51,9 @@ def run(torch, quick=False, profile=False):
     # Same weights and batch: the first losses agree (to float32 rounding).
     first = (e_loss(e_model(engine.tensor(x)), engine.tensor(y)).item(),
              t_loss(t_model(torch.from_numpy(x)), torch.from_numpy(y)).item())
-    e_step = stepper(e_model, e_loss, e_opt, engine.tensor(x), engine.tensor(y))
-    t_step = stepper(t_model, t_loss, t_opt, torch.from_numpy(x), torch.from_numpy(y))
-    # Blocks, not step-by-step interleaving: numpy's OpenBLAS and torch's OpenMP threads spin
-    # for a while after each call, and on a small machine the two pools, alternating, slow
-    # each other down 10-100x. Several rounds of (engine block, torch block), each block warmed
-    # up, so that a slow spell on a shared machine does not hit only one side.
-    e_runs, t_runs = [], []
-    for _ in range(rounds):
-        for step, runs in ((e_step, e_runs), (t_step, t_runs)):
-            for _ in range(warmup):
-                step()
-            runs.extend(step() for _ in range(per_block))
+    e_step = timed_step(e_model, e_loss, e_opt, engine.tensor(x), engine.tensor(y))
+    t_step = timed_step(t_model, t_loss, t_opt, torch.from_numpy(x), torch.from_numpy(y))
+    e_runs, t_runs = measure_blocks(e_step, t_step, rounds, per_block, warmup)
     e_time = [median([r[i] for r in e_runs]) for i in range(4)]
     t_time = [median([r[i] for r in t_runs]) for i in range(4)]
     e_best, t_best = min(r[3] for r in e_runs), min(r[3] for r in t_runs)

@@ -16,15 +16,19 @@ Python and of the graph, not the matrix products, sets the pace.
 """
 
 import argparse
-import cProfile
-import io
 import os
-import pstats
-import time
 
 import numpy as np
 
-from .common import environment, markdown_table, median, setup_torch
+from .common import (
+    environment,
+    markdown_table,
+    measure_blocks,
+    median,
+    profile_engine,
+    setup_torch,
+    timed_step,
+)
 
 INPUT, HIDDEN, CLASSES, STEPS, BATCH = 57, 128, 18, 10, 64
 KINDS = ("RNN", "LSTM", "GRU", "RNN, cell from ops", "RNN, batch 1")
@@ -68,23 +72,9 @@ def composed_rnn(engine):
 
 
 def stepper(lib, model, x, y):
-    """A training step that reports (forward, backward, optimizer, whole) seconds."""
+    """The table's training step: SGD on cross-entropy, timed by phase."""
     opt = lib.optim.SGD(model.parameters(), lr=0.1)
-    loss_fn = lib.nn.CrossEntropyLoss()
-
-    def step():
-        t0 = time.perf_counter()
-        opt.zero_grad()
-        loss = loss_fn(model(x), y)
-        t1 = time.perf_counter()
-        loss.backward()
-        t2 = time.perf_counter()
-        opt.step()
-        t3 = time.perf_counter()
-        step.loss = float(loss.item())
-        return t1 - t0, t2 - t1, t3 - t2, t3 - t0
-
-    return step
+    return timed_step(model, lib.nn.CrossEntropyLoss(), opt, x, y)
 
 
 def pair(engine, torch, kind, x, y):
@@ -101,31 +91,6 @@ def pair(engine, torch, kind, x, y):
             stepper(torch, theirs, torch.from_numpy(x), torch.from_numpy(y)))
 
 
-def measure_pair(e_step, t_step, rounds, per_block, warmup):
-    # Blocks, not step-by-step interleaving: numpy's BLAS threads and torch's OpenMP threads
-    # spin for a while after each call, and alternating the two pools on a small machine slows
-    # both down. Several rounds of (engine block, torch block), so a slow spell on a shared
-    # machine does not hit one side only.
-    e_runs, t_runs = [], []
-    for _ in range(rounds):
-        for step, runs in ((e_step, e_runs), (t_step, t_runs)):
-            for _ in range(warmup):
-                step()
-            runs.extend(step() for _ in range(per_block))
-    return e_runs, t_runs
-
-
-def profile_engine(step, steps=20, top=12):
-    profiler = cProfile.Profile()
-    profiler.enable()
-    for _ in range(steps):
-        step()
-    profiler.disable()
-    out = io.StringIO()
-    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(top)
-    return out.getvalue()
-
-
 def run(torch, quick=False, profile=False):
     import engine
 
@@ -136,7 +101,7 @@ def run(torch, quick=False, profile=False):
         e_step, t_step = pair(engine, torch, kind, x, y)
         e_step(), t_step()
         loss_diff = abs(e_step.loss - t_step.loss)  # the first step: the same computation
-        e_runs, t_runs = measure_pair(e_step, t_step, rounds, per_block, warmup)
+        e_runs, t_runs = measure_blocks(e_step, t_step, rounds, per_block, warmup)
         e_ms, t_ms = median([r[3] for r in e_runs]) * 1e3, median([r[3] for r in t_runs]) * 1e3
         e_best, t_best = min(r[3] for r in e_runs) * 1e3, min(r[3] for r in t_runs) * 1e3
         ratios[kind] = e_ms / t_ms
@@ -149,7 +114,7 @@ def run(torch, quick=False, profile=False):
                 t_p = median([r[i] for r in t_runs]) * 1e3
                 phases.append([phase, f"{e_p:.3f}", f"{t_p:.3f}", f"{e_p / t_p:.2f}"])
             if profile:
-                e_profile = profile_engine(e_step)
+                e_profile = profile_engine(e_step, steps=20)
     goal = "met" if ratios["RNN"] <= 1.0 else "NOT met"
     lines = [f"## RNN training step: one-hot {INPUT} → hidden {HIDDEN}, T = {STEPS}, batch "
              f"{BATCH}, Linear {HIDDEN} → {CLASSES}, cross-entropy, SGD; float32", "",
