@@ -23,15 +23,17 @@ its inputs and what it saved. Backward returns one gradient per positional argum
 from .backend import xp
 from .grad_mode import is_grad_enabled
 
+Tensor = None  # engine.tensor.Tensor: set there once defined (that module imports this one)
+
 
 class Function:
-    def __init__(self):
-        self.inputs = ()  # one entry per forward argument: the Tensor, or None
-        self.needs_input_grad = ()
-        self.saved_tensors = ()
-        self._input_versions = ()
-        self._saves_output = False
-        self._freed = False
+    # What a node holds, as class-level defaults: an op that records nothing costs nothing.
+    inputs = ()  # one entry per forward argument: the Tensor, or None
+    needs_input_grad = ()
+    saved_tensors = ()
+    _input_versions = ()
+    _saves_output = False
+    _freed = False
 
     def save_for_backward(self, *arrays):
         self.saved_tensors = arrays
@@ -46,22 +48,24 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **kwargs):
-        from .tensor import Tensor
-
         ctx = cls()
-        arrays = [a.array if isinstance(a, Tensor) else a for a in args]
-        ctx.needs_input_grad = tuple(isinstance(a, Tensor) and a.requires_grad for a in args)
+        arrays, needs = [], []
+        for a in args:
+            is_tensor = isinstance(a, Tensor)
+            arrays.append(a.array if is_tensor else a)
+            needs.append(is_tensor and a.requires_grad)
+        ctx.needs_input_grad = tuple(needs)
         out = cls.forward(ctx, *arrays, **kwargs)
         if type(out) is not xp.ndarray:  # numpy gives scalars for x.sum() or 0-d math; a
             out = xp.asarray(out)  # tensor needs an array, which in-place ops can write into
-        if not (is_grad_enabled() and any(ctx.needs_input_grad)):
+        if not (True in needs and is_grad_enabled()):
             return Tensor._make(out)
-        ctx.inputs = tuple(a if isinstance(a, Tensor) else None for a in args)
+        ctx.inputs = tuple([a if isinstance(a, Tensor) else None for a in args])
         # Remember the version of every tensor whose array backward will read, so that an
         # in-place change made in between is caught instead of giving a silently wrong grad.
         saved_ids = {id(s) for s in ctx.saved_tensors}
-        ctx._input_versions = tuple((t, t._version) for t in ctx.inputs
-                                    if t is not None and id(t.array) in saved_ids)
+        ctx._input_versions = tuple([(t, t._version) for t in ctx.inputs
+                                     if t is not None and id(t.array) in saved_ids])
         ctx._saves_output = id(out) in saved_ids
         return Tensor._make(out, requires_grad=True, grad_fn=ctx)
 

@@ -8,7 +8,7 @@ what they saved, as torch does.
 
 import numpy as np
 
-from . import backend
+from . import backend, function
 from .backend import xp
 from .grad_mode import is_grad_enabled
 from .graph import topological_order
@@ -235,6 +235,9 @@ class Tensor:
         elif self.requires_grad:
             extras.append("requires_grad=True")
         return "tensor(" + ", ".join([body, *extras]) + ")"
+
+
+function.Tensor = Tensor  # Function.apply wraps every op's result in one
 
 
 def _graph_inputs(t):

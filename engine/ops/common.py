@@ -79,7 +79,7 @@ def _is_float(dtype):
 def wrap_dim(dim, ndim, op):
     """One dim, negatives counting from the end, checked as torch checks it."""
     n = max(ndim, 1)  # a 0-d tensor accepts dim 0 and -1
-    if not isinstance(dim, int | np.integer) or isinstance(dim, bool):
+    if type(dim) is not int and (not isinstance(dim, int | np.integer) or isinstance(dim, bool)):
         raise TypeError(f"{op}: dim must be an int, got {dim!r}")
     if not -n <= dim < n:
         raise IndexError(f"{op}: dim {dim} is out of range for a tensor with {ndim} "
