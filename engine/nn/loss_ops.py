@@ -28,12 +28,12 @@ class CrossEntropy(Function):
         log_probs = logits - log_sum_exp
         _warn_if_log_probabilities(log_sum_exp)
 
-        if np.issubdtype(target.dtype, np.integer):  # class indices → one-hot rows of q
+        if target.dtype.kind in "iu":  # class indices → one-hot rows of q
             keep = target != ignore_index
+            count = int(xp.count_nonzero(keep))
             q = xp.zeros_like(logits)
-            q[xp.arange(n), xp.where(keep, target, 0)] = 1
-            q *= keep[:, None]  # an ignored row has q = 0: no loss, no gradient
-            count = int(keep.sum())
+            # q[i, target[i]] = 1; an ignored row gets 0 (at column 0): no loss, no gradient
+            q[xp.arange(n), target if count == n else xp.where(keep, target, 0)] = keep
         else:  # class probabilities, given
             keep, q, count = None, target.astype(logits.dtype, copy=True), n
         if label_smoothing:  # torch's rule: q ← (1 − ε) q + ε / C on the rows that count
@@ -46,9 +46,9 @@ class CrossEntropy(Function):
         if reduction == "none":
             return losses
         total = losses.sum()
-        with np.errstate(invalid="ignore", divide="ignore"):  # all rows ignored: nan, as torch
-            out = total / count if reduction == "mean" else total
-        return xp.asarray(out, dtype=logits.dtype)
+        if reduction == "sum":
+            return total
+        return total / count if count else xp.asarray(xp.nan, logits.dtype)  # none count: nan
 
     @staticmethod
     def backward(ctx, grad):
@@ -71,7 +71,9 @@ class CrossEntropy(Function):
 def _warn_if_log_probabilities(log_sum_exp):
     # log Σ exp(row) ≈ 0 on every row: the rows already exponentiate to 1, so the input is
     # (almost surely) the output of a log_softmax rather than raw logits.
-    if log_sum_exp.size and xp.all(xp.abs(log_sum_exp) < 1e-4):
+    # (The first row alone rules out nearly every real batch, without a pass over all rows.)
+    if log_sum_exp.size and abs(log_sum_exp.flat[0]) < 1e-4 and \
+            xp.all(xp.abs(log_sum_exp) < 1e-4):
         warnings.warn(
             "CrossEntropyLoss: input looks like log-probabilities (rows' exp sums to 1): "
             "CrossEntropyLoss applies log_softmax itself; use NLLLoss for log_softmax outputs "
@@ -92,7 +94,7 @@ def check_class_targets(op, input_shape, target, ignore_index, soft_ok):
     expected = tuple(input_shape[:1]) + tuple(input_shape[2:]) if len(input_shape) > 1 else ()
     layout = "(N,)" if len(input_shape) == 2 else "one index per position"
     shape, t = target.shape, target.array
-    is_int = np.issubdtype(t.dtype, np.integer)
+    is_int = t.dtype.kind in "iu"
     if soft_ok and not is_int and shape == tuple(input_shape):
         return True
     if not is_int and shape == expected:
@@ -109,6 +111,8 @@ def check_class_targets(op, input_shape, target, ignore_index, soft_ok):
         raise ValueError(f"{op}: targets must have shape {layout} = {_shape_text(expected)} of "
                          f"class indices; got {_shape_text(shape)}: {fix}")
     c = input_shape[1] if len(input_shape) > 1 else input_shape[0]
+    if not t.size or (t.min() >= 0 and t.max() < c):  # the usual case: two reductions
+        return False
     bad = ((t < 0) | (t >= c)) & (t != ignore_index)
     if bad.any():
         pos = tuple(int(i) for i in np.argwhere(bad)[0])

@@ -40,14 +40,14 @@ class Sigmoid(Function):
 class ReLU(Function):
     @staticmethod
     def forward(ctx, x):
-        mask = x > 0
-        ctx.save_for_backward(mask)
-        return xp.maximum(x, 0)  # not x * mask: that gives -0.0 for negative x
+        y = xp.maximum(x, 0)  # not x * (x > 0): that gives -0.0 for negative x
+        ctx.save_for_backward(y)
+        return y
 
     @staticmethod
     def backward(ctx, grad):
-        (mask,) = ctx.saved_tensors
-        return grad * mask  # torch's convention: relu'(0) = 0
+        (y,) = ctx.saved_tensors
+        return grad * (y > 0)  # y > 0 exactly where x > 0; torch's convention: relu'(0) = 0
 
 
 def _check_dim(op, dim, ndim):

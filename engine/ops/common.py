@@ -30,6 +30,16 @@ def broadcast_shapes(op, *shapes):
             f"(e.g. x.unsqueeze(-1)) so the sizes line up") from None
 
 
+def broadcasting(op, fn, a, b):
+    """``fn(a, b)`` for a binary numpy function; its broadcasting error becomes one that
+    names the op and the fix (checked only on failure: the common case pays nothing)."""
+    try:
+        return fn(a, b)
+    except ValueError:
+        broadcast_shapes(op, a.shape, b.shape)  # raises the explained error
+        raise
+
+
 def operand(x, like):
     """An op's other operand as something Function.apply accepts: a Tensor stays a Tensor;
     a number or array becomes a constant array of a dtype that follows torch's promotion

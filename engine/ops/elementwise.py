@@ -6,15 +6,14 @@ back down to each input's shape with ``unbroadcast``.
 
 from ..backend import xp
 from ..function import Function
-from .common import as_float, broadcast_shapes, unbroadcast
+from .common import as_float, broadcast_shapes, broadcasting, unbroadcast
 
 
 class Add(Function):
     @staticmethod
     def forward(ctx, a, b):
-        broadcast_shapes("add (+)", a.shape, b.shape)
         ctx.shapes = a.shape, b.shape
-        return a + b
+        return broadcasting("add (+)", xp.add, a, b)
 
     @staticmethod
     def backward(ctx, grad):
@@ -25,9 +24,8 @@ class Add(Function):
 class Sub(Function):
     @staticmethod
     def forward(ctx, a, b):
-        broadcast_shapes("sub (-)", a.shape, b.shape)
         ctx.shapes = a.shape, b.shape
-        return a - b
+        return broadcasting("sub (-)", xp.subtract, a, b)
 
     @staticmethod
     def backward(ctx, grad):
@@ -38,9 +36,8 @@ class Sub(Function):
 class Mul(Function):
     @staticmethod
     def forward(ctx, a, b):
-        broadcast_shapes("mul (*)", a.shape, b.shape)
         ctx.save_for_backward(a, b)
-        return a * b
+        return broadcasting("mul (*)", xp.multiply, a, b)
 
     @staticmethod
     def backward(ctx, grad):
@@ -53,9 +50,8 @@ class Mul(Function):
 class Div(Function):
     @staticmethod
     def forward(ctx, a, b):
-        broadcast_shapes("div (/)", a.shape, b.shape)
         ctx.save_for_backward(a, b)
-        return a / b
+        return broadcasting("div (/)", xp.divide, a, b)
 
     @staticmethod
     def backward(ctx, grad):
