@@ -9,7 +9,7 @@ backward, optimizer) to show where the time goes.
 
 import numpy as np
 
-from .common import markdown_table, measure_blocks, median, profile_engine, timed_step
+from .common import markdown_table, measure, measure_blocks, median, profile_engine, timed_step
 
 SIZES = (784, 256, 10)
 BATCH = 64
@@ -87,7 +87,33 @@ def run(torch, quick=False, profile=False):
                      "step, so other processes were competing for the cores (BLAS threads that "
                      "wait for a descheduled sibling are hit hardest). Trust the best-step ratio, "
                      "rerun on a quiet machine, or compare single-threaded: --threads 1.")
+    lines += ["", gemm_layouts(torch, quick)]
     if profile:
         lines += ["", "cProfile of 200 engine steps (top functions by own time):", "```",
                   profile_engine(e_step).strip(), "```"]
     return "\n".join(lines)
+
+
+def gemm_layouts(torch, quick=False):
+    """Why MatMul computes x @ W.T as (W @ xᵀ)ᵀ: the two orders of the same product in numpy
+    (OpenBLAS), with torch's addmm for reference, at the shapes of Linear and RNN layers."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for m, k, n in ((64, 784, 256), (64, 256, 10), (64, 128, 512), (64, 57, 128), (1, 784, 256)):
+        x = rng.standard_normal((m, k), dtype=np.float32)
+        w = rng.standard_normal((n, k), dtype=np.float32)
+        assert np.array_equal(x @ w.T, (w @ x.T).T)  # the same numbers, bit for bit
+        times = [median(measure(f, repeats=20 if quick else 200, warmup=5))
+                 for f in _three_ways(torch, x, w)]
+        rows.append([f"{m}x{k} @ ({n}x{k})ᵀ", *(f"{t * 1e6:.1f}" for t in times),
+                     f"{times[1] / times[0]:.2f}"])
+    table = markdown_table(["product", "x @ W.T µs", "(W @ x.T).T µs", "torch addmm µs",
+                            "(W @ x.T).T / x @ W.T"], rows)
+    return ("Layouts of x @ W.T in numpy: median of repeated products, results bit-identical "
+            "(asserted). engine.ops.matmul.MatMul takes the faster order for a transposed "
+            "right operand.\n\n" + table)
+
+
+def _three_ways(torch, x, w):
+    tx, tw, tb = torch.from_numpy(x), torch.from_numpy(w), torch.zeros(len(w))
+    return (lambda: x @ w.T, lambda: (w @ x.T).T, lambda: torch.addmm(tb, tx, tw.t()))

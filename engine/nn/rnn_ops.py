@@ -15,7 +15,7 @@ G = H (RNN), 4H (LSTM: gates i, f, g, o, in that order) or 3H (GRU: r, z, n).
 A cell's forward reads nothing but its arguments: no copies of the weights prepared outside the
 graph (a traced graph replayed with new weights would keep a stale copy; see engine/trace).
 ``x @ w.T`` is written ``(w @ x.T).T``: the same numbers, bit for bit, which OpenBLAS computes
-10-25 % faster at these shapes (as a transposed copy of w would, without the copy).
+up to 25 % faster at these shapes (as a transposed copy of w would, without the copy).
 """
 
 import functools

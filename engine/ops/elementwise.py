@@ -37,6 +37,7 @@ class Mul(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
+        # a * b, with an error naming the op and the shapes if they don't broadcast
         return broadcasting("mul (*)", xp.multiply, a, b)
 
     @staticmethod

@@ -30,7 +30,7 @@ class MatMul(Function):
         ctx.save_for_backward(a, b)
         if a.ndim == 2 and b.ndim == 2 and b.flags.f_contiguous and not b.flags.c_contiguous:
             # b is a transposed view, as W.T in Linear's x @ W.T. OpenBLAS computes the same
-            # product as (W xᵀ)ᵀ 10-25 % faster at these shapes, with bit-identical results
+            # product as (W xᵀ)ᵀ up to 25 % faster at these shapes, with bit-identical results
             # (measured: BENCHMARKS.md); the result is a column-major view, which numpy's
             # elementwise ops and the next matmul read as fast as a row-major one.
             return (b.T @ a.T).T
