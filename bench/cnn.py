@@ -114,6 +114,48 @@ def product_flops(torch, model, x):
     return 3 * sum(flops) - flops[0]
 
 
+def layer_shapes(torch, model, x):
+    """(kind, weight shape, input shape, output shape) of each conv and linear layer, in order."""
+    shapes = []
+
+    def hook(module, inputs, out):
+        kind = "conv" if isinstance(module, torch.nn.Conv2d) else "linear"
+        shapes.append((kind, tuple(module.weight.shape), tuple(inputs[0].shape), tuple(out.shape)))
+
+    layers = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d | torch.nn.Linear)]
+    handles = [m.register_forward_hook(hook) for m in layers]
+    with torch.no_grad():
+        model(x)
+    for h in handles:
+        h.remove()
+    return shapes
+
+
+def products_alone(shapes, repeats):
+    """Seconds numpy takes for the matrix products of one engine step, each timed on its own
+    with random arrays of the engine's shapes and in the engine's operand order: a floor for
+    the engine's step (its im2col, col2im, activations and pooling come on top)."""
+    rng = np.random.default_rng(0)
+    total = 0.0
+    for i, (kind, w_shape, _, out_shape) in enumerate(shapes):
+        oc = w_shape[0]
+        k = int(np.prod(w_shape[1:]))
+        m = int(np.prod(out_shape)) // oc  # conv: N·OH·OW columns; linear: N rows
+        w = rng.standard_normal((oc, k), dtype=np.float32)
+        a = rng.standard_normal((k, m) if kind == "conv" else (m, k), dtype=np.float32)
+        g = rng.standard_normal((oc, m) if kind == "conv" else (m, oc), dtype=np.float32)
+        if kind == "conv":  # as engine/nn/conv.py: W @ cols, (cols @ gᵀ)ᵀ, Wᵀ @ g
+            products = [lambda w=w, a=a: w @ a, lambda a=a, g=g: (a @ g.T).T,
+                        lambda w=w, g=g: w.T @ g]
+        else:  # as engine/ops/matmul.py: (W @ xᵀ)ᵀ, (gᵀ @ x) for W, g @ W for x
+            products = [lambda w=w, a=a: (w @ a.T).T, lambda a=a, g=g: g.T @ a,
+                        lambda w=w, g=g: g @ w]
+        if i == 0:
+            products.pop()  # the first layer's input needs no gradient
+        total += sum(median(measure(f, repeats=repeats, warmup=1)) for f in products)
+    return total
+
+
 def sgemm_peak(size=2048, repeats=5):
     """numpy's float32 matrix-product speed on a large square product, in FLOP/s."""
     a = np.random.default_rng(0).standard_normal((size, size), dtype=np.float32)
@@ -157,7 +199,9 @@ def bench_model(torch, name, quick):
         e_times += measure(e_step, repeats=repeats, warmup=warmup)
         t_times += measure(t_step, repeats=repeats, warmup=warmup)
     flops = product_flops(torch, theirs, torch.from_numpy(x))
-    return e_times, t_times, flops, e_step
+    alone = products_alone(layer_shapes(torch, theirs, torch.from_numpy(x)), repeats=3 if quick
+                           else 7)
+    return e_times, t_times, flops, alone, e_step
 
 
 def run(torch, quick=False, profile=False):
@@ -166,21 +210,27 @@ def run(torch, quick=False, profile=False):
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="dropout2d")  # the MNIST Net's 2-D input
         for name in MODELS:
-            e_times, t_times, flops, steps[name] = bench_model(torch, name, quick)
+            e_times, t_times, flops, alone, steps[name] = bench_model(torch, name, quick)
             e, t = median(e_times), median(t_times)
             rows.append([name, f"{e * 1e3:.1f}", f"{t * 1e3:.1f}", f"{e / t:.2f}",
                          f"{min(e_times) / min(t_times):.2f}", f"{flops / 1e9:.2f}",
-                         f"{flops / e / 1e9:.1f}", f"{flops / e / peak:.0%}"])
+                         f"{flops / e / 1e9:.1f}", f"{flops / e / peak:.0%}",
+                         f"{alone * 1e3:.1f}", f"{alone / t:.2f}"])
             goal = 0.6 if name == "MNIST Net" else 1.0
             lines.append(f"- {name}: ratio {e / t:.2f} (goal <= {goal}: "
                          f"{'met' if e / t <= goal else 'NOT met'})")
         table = markdown_table(["model", "engine ms", "torch ms", "ratio", "ratio of best steps",
-                                "GFLOP (products)", "engine GFLOP/s", "% of sgemm peak"], rows)
+                                "GFLOP (products)", "engine GFLOP/s", "% of sgemm peak",
+                                "engine's products alone, ms", "products alone / torch step"],
+                               rows)
         out = [f"## CNN training step: batch {BATCH}, float32, SGD(momentum 0.9)", "",
                "Median step times, measured in alternating blocks (engine, torch, ...); ratio = "
                "engine / torch (< 1: the engine is faster); the best-steps ratio compares the "
                "fastest step of each (less sensitive to a busy machine). numpy sgemm peak "
-               f"(2048² float32 product): {peak / 1e9:.1f} GFLOP/s.", "", table, "", *lines]
+               f"(2048² float32 product): {peak / 1e9:.1f} GFLOP/s. \"Products alone\": the "
+               "matrix products of one engine step (forward, dW, dx of every conv and linear "
+               "layer, at the engine's shapes and operand orders) timed by themselves with "
+               "numpy; the engine's step cannot be faster than that.", "", table, "", *lines]
         if profile:
             for name in ("MNIST Net",):
                 out += ["", f"cProfile of 5 engine steps, {name} (top by own time):", "```",
