@@ -13,9 +13,8 @@ Shapes, torch's: x (N, I), h (N, H), w_ih (G, I), w_hh (G, H), biases (G,) or No
 G = H (RNN), 4H (LSTM: gates i, f, g, o, in that order) or 3H (GRU: r, z, n).
 
 A cell's forward reads nothing but its arguments: no copies of the weights prepared outside the
-graph (a traced graph replayed with new weights would keep a stale copy; see engine/trace).
-``x @ w.T`` is written ``(w @ x.T).T``: the same numbers, bit for bit, which OpenBLAS computes
-up to 25 % faster at these shapes (as a transposed copy of w would, without the copy).
+graph (a transposed copy would make numpy's matmul ~20% faster, but a traced graph replayed
+with new weights would keep the stale copy; see engine/trace).
 """
 
 import functools
@@ -26,8 +25,8 @@ from ..function import Function
 
 def _gates(x, h, w_ih, w_hh, b_ih, b_hh):
     """x W_ihᵀ + b_ih + h W_hhᵀ + b_hh (torch stores weights as (out, in)), summed in place."""
-    out = (w_ih @ x.T).T  # = x @ w_ih.T, bit for bit, and faster (see ops/matmul.py)
-    out += (w_hh @ h.T).T
+    out = x @ w_ih.T
+    out += h @ w_hh.T
     if b_ih is not None:
         out += b_ih + b_hh  # two vectors: adding them first saves a pass over the batch
     return out
@@ -154,7 +153,7 @@ class GRUCellFunction(Function):
     @staticmethod
     def forward(ctx, x, h, w_ih, w_hh, b_ih=None, b_hh=None):
         H = h.shape[1]
-        gx, gh = (w_ih @ x.T).T, (w_hh @ h.T).T  # x @ w_ih.T, h @ w_hh.T: see _gates
+        gx, gh = x @ w_ih.T, h @ w_hh.T
         if b_ih is not None:
             gx += b_ih
             gh += b_hh
