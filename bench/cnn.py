@@ -96,31 +96,14 @@ MODELS = {
 }
 
 
-def product_flops(torch, model, x):
-    """FLOPs of one training step's matrix products: 2 per multiply-add, for the forward
-    product of every conv and linear layer and the two backward ones (dW and dx; the first
-    layer needs no dx). Counted on the torch model with forward hooks."""
-    flops = []
-
-    def hook(module, inputs, out):  # each output value is a dot product of a weight row
-        flops.append(2 * module.weight[0].numel() * out.numel())
-
-    layers = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d | torch.nn.Linear)]
-    handles = [m.register_forward_hook(hook) for m in layers]
-    with torch.no_grad():
-        model(x)
-    for h in handles:
-        h.remove()
-    return 3 * sum(flops) - flops[0]
-
-
 def layer_shapes(torch, model, x):
-    """(kind, weight shape, input shape, output shape) of each conv and linear layer, in order."""
+    """(kind, weight shape, output shape) of each conv and linear layer, in order, recorded by
+    forward hooks on the torch model."""
     shapes = []
 
     def hook(module, inputs, out):
         kind = "conv" if isinstance(module, torch.nn.Conv2d) else "linear"
-        shapes.append((kind, tuple(module.weight.shape), tuple(inputs[0].shape), tuple(out.shape)))
+        shapes.append((kind, tuple(module.weight.shape), tuple(out.shape)))
 
     layers = [m for m in model.modules() if isinstance(m, torch.nn.Conv2d | torch.nn.Linear)]
     handles = [m.register_forward_hook(hook) for m in layers]
@@ -131,13 +114,21 @@ def layer_shapes(torch, model, x):
     return shapes
 
 
+def product_flops(shapes):
+    """FLOPs of one training step's matrix products: 2 per multiply-add, for the forward
+    product of every conv and linear layer and the two backward ones (dW and dx; the first
+    layer needs no dx). Each output value is a dot product with one weight row."""
+    flops = [2 * int(np.prod(w[1:])) * int(np.prod(out)) for _, w, out in shapes]
+    return 3 * sum(flops) - flops[0]
+
+
 def products_alone(shapes, repeats):
     """Seconds numpy takes for the matrix products of one engine step, each timed on its own
     with random arrays of the engine's shapes and in the engine's operand order: a floor for
     the engine's step (its im2col, col2im, activations and pooling come on top)."""
     rng = np.random.default_rng(0)
     total = 0.0
-    for i, (kind, w_shape, _, out_shape) in enumerate(shapes):
+    for i, (kind, w_shape, out_shape) in enumerate(shapes):
         oc = w_shape[0]
         k = int(np.prod(w_shape[1:]))
         m = int(np.prod(out_shape)) // oc  # conv: N·OH·OW columns; linear: N rows
@@ -198,9 +189,8 @@ def bench_model(torch, name, quick):
     for _ in range(rounds):
         e_times += measure(e_step, repeats=repeats, warmup=warmup)
         t_times += measure(t_step, repeats=repeats, warmup=warmup)
-    flops = product_flops(torch, theirs, torch.from_numpy(x))
-    alone = products_alone(layer_shapes(torch, theirs, torch.from_numpy(x)), repeats=3 if quick
-                           else 7)
+    shapes = layer_shapes(torch, theirs, torch.from_numpy(x))
+    flops, alone = product_flops(shapes), products_alone(shapes, repeats=3 if quick else 7)
     return e_times, t_times, flops, alone, e_step
 
 
