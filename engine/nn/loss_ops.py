@@ -48,7 +48,7 @@ class CrossEntropy(Function):
         total = losses.sum()
         if reduction == "sum":
             return total
-        return total / count if count else xp.asarray(xp.nan, logits.dtype)  # none count: nan
+        return total / count if count else xp.asarray(xp.nan, logits.dtype)  # all ignored: nan
 
     @staticmethod
     def backward(ctx, grad):

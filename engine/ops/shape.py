@@ -4,7 +4,6 @@ They move no numbers, so backward only moves the gradient back into the input's 
 reshape it back, permute it back, or (for expand) sum over the copies.
 """
 
-
 from ..backend import xp
 from ..function import Function
 from .common import normalize_dims, unbroadcast, wrap_dim
