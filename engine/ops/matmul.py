@@ -14,6 +14,25 @@ def _swap(m):
     return xp.swapaxes(m, -1, -2)
 
 
+def _is_transposed(m):
+    return m.flags.f_contiguous and not m.flags.c_contiguous  # e.g. W.T, a view of W
+
+
+def matmul_2d(a, b):
+    """a @ b for two matrices. When b is a transposed view, as W.T in Linear's x @ W.T,
+    OpenBLAS computes the same product as (W xᵀ)ᵀ up to 25 % faster at these shapes, with
+    bit-identical results (measured: BENCHMARKS.md); the result is then a column-major view,
+    which numpy's elementwise ops and the next matmul read as fast as a row-major one."""
+    return (b.T @ a.T).T if _is_transposed(b) else a @ b
+
+
+def matmul_2d_grad_b(a, grad, b):
+    """d loss/d b for a @ b with two matrices: aᵀ grad, computed as (gradᵀ a)ᵀ when b is a
+    transposed view (W.T), so that the gradient reaching W through the transpose comes out
+    row-major like W: no transposing copy when it is stored, contiguous optimizer updates."""
+    return (grad.T @ a).T if _is_transposed(b) else a.T @ grad
+
+
 class MatMul(Function):
     @staticmethod
     def forward(ctx, a, b):
@@ -28,12 +47,8 @@ class MatMul(Function):
                 f"{'second-to-last' if b.ndim > 1 else 'only'} dim of the right one ({k_b}). "
                 f"Did you mean to transpose one of them (x.T or x.transpose(-1, -2))?")
         ctx.save_for_backward(a, b)
-        if a.ndim == 2 and b.ndim == 2 and b.flags.f_contiguous and not b.flags.c_contiguous:
-            # b is a transposed view, as W.T in Linear's x @ W.T. OpenBLAS computes the same
-            # product as (W xᵀ)ᵀ up to 25 % faster at these shapes, with bit-identical results
-            # (measured: BENCHMARKS.md); the result is a column-major view, which numpy's
-            # elementwise ops and the next matmul read as fast as a row-major one.
-            return (b.T @ a.T).T
+        if a.ndim == 2 and b.ndim == 2:
+            return matmul_2d(a, b)  # a @ b; for x @ W.T in its faster order (see above)
         try:
             return xp.matmul(a, b)
         except ValueError:
@@ -54,11 +69,8 @@ class MatMul(Function):
         if ctx.needs_input_grad[0]:
             ga = unbroadcast(grad @ _swap(b2), a2.shape).reshape(a.shape)  # ... and back
         if ctx.needs_input_grad[1]:
-            if b.ndim == 2 and a.ndim == 2 and b.flags.f_contiguous and not b.flags.c_contiguous:
-                # b is a transposed view, as W.T in Linear's x @ W.T. Computing (gᵀ a)ᵀ gives
-                # its gradient in the same layout, so W's own gradient comes out row-major:
-                # no transposing copy when it is stored, and contiguous optimizer updates.
-                gb = (grad.T @ a).T
+            if a.ndim == 2 and b.ndim == 2:
+                gb = matmul_2d_grad_b(a, grad, b)  # aᵀ @ grad; for W.T in W's layout
             else:
                 gb = unbroadcast(_swap(a2) @ grad, b2.shape).reshape(b.shape)
         return ga, gb

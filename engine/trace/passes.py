@@ -26,7 +26,7 @@ from ..backend import xp
 from ..function import Function
 from ..ops.activation import ReLU, Sigmoid, Tanh
 from ..ops.elementwise import Add, Div, Exp, Mul, Neg, Sub
-from ..ops.matmul import MatMul
+from ..ops.matmul import MatMul, matmul_2d, matmul_2d_grad_b
 from ..ops.shape import Permute
 from .ir import Node, Value, flatten, values_in
 
@@ -105,8 +105,8 @@ RULES = {
     Exp: Rule("xp.exp({0}{out})", ("{g} * {y}",)),
     Tanh: Rule("xp.tanh({0}{out})", ("{g} * (1 - {y} * {y})",)),
     Sigmoid: Rule("xp.exp(-xp.logaddexp(0, -{0}){out})", ("{g} * {y} * (1 - {y})",)),
-    ReLU: Rule("xp.maximum({0}, 0{out})", ("{g} * ({y} > 0)",)),
-    MatMul: Rule("xp.matmul({0}, {1})", ("{g} @ {1}.T", "{0}.T @ {g}")),
+    ReLU: Rule("xp.maximum({0}, 0{out})", ("{g} * ~({y} <= 0)",)),
+    MatMul: Rule("matmul_2d({0}, {1})", ("{g} @ {1}.T", "matmul_2d_grad_b({0}, {g}, {1})")),
     Permute: Rule("{0}.transpose({dims})", ("{g}.transpose({inverse})",), fresh=False,
                   fields=_permutation),
 }
@@ -170,7 +170,7 @@ def _fused_node(members):
     label = "+".join(ops) if len(ops) <= 4 else f"{'+'.join(ops[:2])}+…+{ops[-1]} ({len(ops)} ops)"
     filename = f"<fused {'+'.join(ops)} #{id(members)}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    namespace = {"xp": xp}
+    namespace = {"xp": xp, "matmul_2d": matmul_2d, "matmul_2d_grad_b": matmul_2d_grad_b}
     exec(compile(source, filename, "exec"), namespace)
     op = type("Fused", (Function,), {"forward": staticmethod(namespace["forward"]),
                                      "backward": staticmethod(namespace["backward"]),
