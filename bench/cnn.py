@@ -126,6 +126,8 @@ def products_alone(shapes, repeats):
     """Seconds numpy takes for the matrix products of one engine step, each timed on its own
     with random arrays of the engine's shapes and in the engine's operand order: a floor for
     the engine's step (its im2col, col2im, activations and pooling come on top)."""
+    from engine.ops.matmul import matmul_2d, matmul_2d_grad_b
+
     rng = np.random.default_rng(0)
     total = 0.0
     for i, (kind, w_shape, out_shape) in enumerate(shapes):
@@ -138,8 +140,9 @@ def products_alone(shapes, repeats):
         if kind == "conv":  # as engine/nn/conv.py: W @ cols, (cols @ gᵀ)ᵀ, Wᵀ @ g
             products = [lambda w=w, a=a: w @ a, lambda a=a, g=g: (a @ g.T).T,
                         lambda w=w, g=g: w.T @ g]
-        else:  # as engine/ops/matmul.py: (W @ xᵀ)ᵀ, (gᵀ @ x) for W, g @ W for x
-            products = [lambda w=w, a=a: (w @ a.T).T, lambda a=a, g=g: g.T @ a,
+        else:  # engine/ops/matmul.py's own functions for x @ W.T, then g @ W for x
+            products = [lambda w=w, a=a: matmul_2d(a, w.T),
+                        lambda w=w, a=a, g=g: matmul_2d_grad_b(a, g, w.T),
                         lambda w=w, g=g: g @ w]
         if i == 0:
             products.pop()  # the first layer's input needs no gradient
