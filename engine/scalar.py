@@ -149,10 +149,11 @@ class Value:
 
     # --- backward --------------------------------------------------------------------------
     def backward(self, gradient=1.0, retain_graph=False):
-        """Fill ``.grad`` of every Value this one depends on, as torch does.
+        """Fill ``.grad`` of every Value this one depends on, interior nodes included.
 
-        Leaves *accumulate* (``+=``) across calls, so zero them between steps. Interior nodes
-        show this pass's gradient. Afterwards the local derivatives are freed, unless
+        Leaves *accumulate* (``+=``) across calls, as in torch, so zero them between steps.
+        Interior nodes show this pass's gradient -- unlike torch, which keeps ``.grad`` only on
+        leaves unless ``retain_grad()`` was called (the tensor engine follows torch's rule). Afterwards the local derivatives are freed, unless
         ``retain_graph=True``: a second backward through a freed graph raises, as in torch.
         """
         if not self.requires_grad:
