@@ -26,7 +26,7 @@ import torch
 import torch.distributed as dist
 
 import engine
-from course.parallel import assign_buckets, shard
+from course.parallel import assign_buckets, launch, shard
 from course.torchref import copy_weights
 
 
@@ -230,3 +230,22 @@ def worker_runs(rank, world_size, cfgs):
         outs.append(worker(rank, world_size, cfg))
         dist.barrier()
     return outs
+
+
+def step_times(model, world_size, steps=30, batch=64, modes=("naive", "hooked", "bucketed",
+                                                              "torch"), bucket_cap=32 * 1024,
+               warmup=5, comm_rounds=20, timeout=300):
+    """(median, best) seconds per training step of each mode on ``world_size`` workers, global
+    batch ``batch`` (each worker computes ``batch / world_size`` samples); plus ``"comm"``: the
+    all-reduces of one step's gradients alone, with nothing to overlap them with."""
+    x, y = load_data(model, max(batch * 8, 512))
+    base = dict(model=model, state=initial_state(model), data=(x, y), dtype="float32",
+                steps=steps, batch=batch, lr=0.01, momentum=0.9, bucket_cap=bucket_cap)
+    cfgs = [dict(base, mode=m, comm_rounds=comm_rounds if m == "naive" else 0) for m in modes]
+    outs = launch(worker_runs, world_size, cfgs, timeout=timeout)
+    times = {}
+    for k, mode in enumerate(modes):  # the slowest rank sets the pace of a step
+        per_step = np.max([o[k]["seconds"][warmup:] for o in outs], axis=0)
+        times[mode] = (float(np.median(per_step)), float(per_step.min()))
+    times["comm"] = (max(o[0]["comm_seconds"] for o in outs),) * 2
+    return times
