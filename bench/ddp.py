@@ -17,11 +17,11 @@ from .__main__ import load_average
 MODES = ("naive", "hooked", "bucketed", "torch")
 
 
-def table(model, workers, steps):
+def table(model, times):
     rows = [f"| {model} | workers | " + " | ".join(MODES) + " | all-reduces alone |",
             "|---|---|" + "---|" * (len(MODES) + 1)]
-    for world in workers:
-        t = step_times(model, world, steps=steps)
+    for world, by_model in times.items():
+        t = by_model[model]
         cells = [f"{t[m][0] * 1e3:.1f} ({t[m][1] * 1e3:.1f})" for m in MODES]
         cells.append(f"{t['comm'][0] * 1e3:.2f}")
         rows.append(f"| ms per step | {world} | " + " | ".join(cells) + " |")
@@ -37,9 +37,11 @@ def main(argv=None):
           f"{os.cpu_count()} cores, {load_average()} at start; global batch 64, float32, "
           "gloo on 127.0.0.1, one thread per worker; ms per step, median (best) over the steps "
           "after 5 warm-up ones, a step's time being its slowest rank's")
+    times = {w: step_times(("mlp", "cnn"), w, steps=15 if args.quick else 45)
+             for w in args.workers}
     for model in ("mlp", "cnn"):
         print()
-        print(table(model, args.workers, 15 if args.quick else 45))
+        print(table(model, times))
     print(f"\n{load_average()} at the end")
 
 

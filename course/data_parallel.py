@@ -232,20 +232,38 @@ def worker_runs(rank, world_size, cfgs):
     return outs
 
 
-def step_times(model, world_size, steps=30, batch=64, modes=("naive", "hooked", "bucketed",
-                                                              "torch"), bucket_cap=32 * 1024,
+def step_times(models, world_size, steps=30, batch=64, modes=("naive", "hooked", "bucketed",
+                                                               "torch"), bucket_cap=32 * 1024,
                warmup=5, comm_rounds=20, timeout=300):
-    """(median, best) seconds per training step of each mode on ``world_size`` workers, global
-    batch ``batch`` (each worker computes ``batch / world_size`` samples); plus ``"comm"``: the
-    all-reduces of one step's gradients alone, with nothing to overlap them with."""
-    x, y = load_data(model, max(batch * 8, 512))
-    base = dict(model=model, state=initial_state(model), data=(x, y), dtype="float32",
-                steps=steps, batch=batch, lr=0.01, momentum=0.9, bucket_cap=bucket_cap)
-    cfgs = [dict(base, mode=m, comm_rounds=comm_rounds if m == "naive" else 0) for m in modes]
+    """For each model: (median, best) seconds per training step of each mode on ``world_size``
+    workers, global batch ``batch`` (each worker computes ``batch / world_size`` samples); plus
+    ``"comm"``: the all-reduces of one step's gradients alone, with nothing to overlap."""
+    cfgs = []
+    for model in models:
+        x, y = load_data(model, max(batch * 8, 512))
+        base = dict(model=model, state=initial_state(model), data=(x, y), dtype="float32",
+                    steps=steps, batch=batch, lr=0.01, momentum=0.9, bucket_cap=bucket_cap)
+        cfgs += [dict(base, mode=m, comm_rounds=comm_rounds if m == "naive" else 0)
+                 for m in modes]
     outs = launch(worker_runs, world_size, cfgs, timeout=timeout)
-    times = {}
-    for k, mode in enumerate(modes):  # the slowest rank sets the pace of a step
-        per_step = np.max([o[k]["seconds"][warmup:] for o in outs], axis=0)
-        times[mode] = (float(np.median(per_step)), float(per_step.min()))
-    times["comm"] = (max(o[0]["comm_seconds"] for o in outs),) * 2
-    return times
+    result = {}
+    for j, model in enumerate(models):
+        times = result[model] = {}
+        for k, mode in enumerate(modes):  # the slowest rank sets the pace of a step
+            runs = [o[j * len(modes) + k] for o in outs]
+            per_step = np.max([r["seconds"][warmup:] for r in runs], axis=0)
+            times[mode] = (float(np.median(per_step)), float(per_step.min()))
+        comm = max(o[j * len(modes)]["comm_seconds"] for o in outs)
+        times["comm"] = (comm, comm)
+    return result
+
+
+def all_reduce_demo(rank, world_size):
+    """Each rank's array before and after ``all_reduce`` of ``torch.from_numpy(array)``, and
+    whether the numpy array itself now holds the sum (it does: they share one buffer)."""
+    array = np.arange(4.0) + 10 * rank
+    before = array.copy()
+    tensor = torch.from_numpy(array)
+    dist.all_reduce(tensor)  # in place, on the buffer the numpy array owns
+    return {"rank": rank, "before": before, "after": array,
+            "same_buffer": tensor.data_ptr() == array.ctypes.data}

@@ -1,13 +1,13 @@
 """Processes and ranks for chapter 10: torch.distributed with the gloo backend, on the CPU, on
 127.0.0.1 only, started from a notebook.
 
-``launch(fn, world_size, *args)`` spawns ``world_size`` processes, joins them into one gloo
+``launch(fn, world_size, *args)`` starts ``world_size`` processes, joins them into one gloo
 process group and runs ``fn(rank, world_size, *args)`` in each; it returns each rank's result,
 or raises :class:`WorkerError` naming every rank that failed and how. Every wait is bounded: a
 collective that waits on a dead peer fails after ``collective_timeout`` seconds, and the launcher
-gives up after ``timeout``. ``fn`` must be importable (spawn starts fresh interpreters, which
-cannot see functions defined in a notebook cell): the training loop lives in
-``course/data_parallel.py``.
+gives up after ``timeout``. ``fn`` must be importable: the workers are fresh processes (forked
+from a "forkserver" that imported torch once, not from the notebook's kernel), which cannot see
+functions defined in a notebook cell. The training loop lives in ``course/data_parallel.py``.
 
 The pure pieces the chapter's exercise asks for live here too: ``shard`` (DistributedSampler's
 rule), ``assign_buckets`` (DDP's bucketing) and ``ring_traffic`` (what a ring all-reduce sends).
@@ -43,7 +43,7 @@ def free_port() -> int:
 
 
 def _entry(rank, world_size, port, collective_timeout, fn, args, results):
-    """What each spawned process runs: join the group, run ``fn``, report, leave."""
+    """What each worker process runs: join the group, run ``fn``, report, leave."""
     import torch
     import torch.distributed as dist
 
@@ -56,8 +56,9 @@ def _entry(rank, world_size, port, collective_timeout, fn, args, results):
         dist.destroy_process_group()
         results.put((rank, "ok", out))
     except BaseException as err:  # noqa: BLE001 - reported to the launcher, which raises
-        last = traceback.format_exc().strip().splitlines()[-1]
-        results.put((rank, "error", f"{type(err).__name__}: {str(err).strip()[:400]} ({last})"))
+        where = traceback.extract_tb(err.__traceback__)[-1]
+        results.put((rank, "error", f"{type(err).__name__} in {os.path.basename(where.filename)}"
+                                    f", line {where.lineno}: {str(err).strip()[:300]}"))
 
 
 def launch(fn, world_size=2, *args, timeout=TIMEOUT, collective_timeout=COLLECTIVE_TIMEOUT):
@@ -68,7 +69,10 @@ def launch(fn, world_size=2, *args, timeout=TIMEOUT, collective_timeout=COLLECTI
         raise ValueError(f"launch: world_size={world_size}; use 1 to {(os.cpu_count() or 1) * 4}"
                          " workers on this machine (2 by default)")
     os.environ.setdefault("GLOO_SOCKET_IFNAME", loopback_interface())  # 127.0.0.1 only
-    ctx = mp.get_context("spawn")
+    # forkserver: one fresh server process imports torch and the training code once, and each
+    # worker is forked from it (clean, as with spawn, but without importing torch each time)
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(["course.data_parallel"])
     results = ctx.Queue()
     port = free_port()
     procs = [ctx.Process(target=_entry, daemon=True, name=f"dcg-rank{r}",
