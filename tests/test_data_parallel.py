@@ -111,3 +111,14 @@ def test_ring_traffic_is_two_n_minus_one_over_n():
     assert ring_traffic(1000, 2) == 1000
     assert ring_traffic(1200, 4) == 1800
     assert ring_traffic(1000, 1000) < 2000
+
+
+def test_an_exception_in_a_worker_is_reported_with_its_rank_type_and_line():
+    with pytest.raises(WorkerError) as err:
+        launch(worker, 2, config(model="resnet"), timeout=120, collective_timeout=10)
+    message = str(err.value)
+    for rank in (0, 1):
+        assert f"rank {rank}: ValueError in data_parallel.py, line" in message
+    assert "unknown model 'resnet'" in message and "0 of 2 workers finished" in message
+    with pytest.raises(ValueError, match="world_size=0"):
+        launch(worker, 0, config())
