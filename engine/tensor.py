@@ -16,14 +16,14 @@ from .graph import topological_order
 
 class Tensor:
     __slots__ = ("array", "requires_grad", "grad", "grad_fn", "name", "_version", "_retains_grad",
-                 "_hooks", "__weakref__")
+                 "_hooks", "_post_hooks", "__weakref__")
     __array_priority__ = 1000  # numpy_array + tensor calls Tensor.__radd__, not numpy's add
 
     def __init__(self, data, dtype=None, requires_grad=False):
         array = backend.as_array(data.array if isinstance(data, Tensor) else data, dtype)
         self.array, self.requires_grad, self.grad_fn = array, False, None
         self.grad = self.name = None  # name: set by nn.Module for parameters; shown in pictures
-        self._version, self._retains_grad, self._hooks = 0, False, ()
+        self._version, self._retains_grad, self._hooks, self._post_hooks = 0, False, (), ()
         if requires_grad:
             self.requires_grad_(True)
 
@@ -33,7 +33,7 @@ class Tensor:
         t = cls.__new__(cls)
         t.array, t.requires_grad, t.grad_fn = array, requires_grad, grad_fn
         t.grad = t.name = None
-        t._version, t._retains_grad, t._hooks = 0, False, ()
+        t._version, t._retains_grad, t._hooks, t._post_hooks = 0, False, (), ()
         return t
 
     # --- what it is --------------------------------------------------------------------------
@@ -126,12 +126,23 @@ class Tensor:
 
     def register_hook(self, hook):
         """Call ``hook(grad)`` when this tensor's gradient is computed; a returned tensor
-        replaces the gradient."""
+        replaces the gradient. Returns a handle whose ``remove()`` unregisters it."""
         if not self.requires_grad:
             raise RuntimeError("register_hook: this tensor does not require grad, so no gradient "
                                "will ever reach the hook; set requires_grad=True first")
         self._hooks = (*self._hooks, hook)
-        return hook
+        return RemovableHandle(self, "_hooks", hook)
+
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call ``hook(tensor)`` on a leaf once backward has accumulated its ``.grad``: the
+        moment data-parallel training can start averaging that gradient (torch's name)."""
+        if not (self.requires_grad and self.is_leaf):
+            raise RuntimeError(
+                "register_post_accumulate_grad_hook: only a leaf that requires grad "
+                f"accumulates a .grad; this tensor has requires_grad={self.requires_grad}, "
+                f"is_leaf={self.is_leaf}. Register it on a parameter (or use register_hook)")
+        self._post_hooks = (*self._post_hooks, hook)
+        return RemovableHandle(self, "_post_hooks", hook)
 
     def backward(self, gradient=None, retain_graph=False):
         if not self.requires_grad:
@@ -266,6 +277,8 @@ def run_backward(root, grad, retain_graph=False):
                 g = new.array if isinstance(new, Tensor) else new
         if t.grad_fn is None or t._retains_grad:
             _accumulate(t, g)
+            for hook in t._post_hooks:  # (only leaves have them)
+                hook(t)
         ctx = t.grad_fn
         if ctx is None:
             continue
@@ -291,6 +304,19 @@ def run_backward(root, grad, retain_graph=False):
             grads[key] = ig if key not in grads else grads[key] + ig
         if not retain_graph and ctx.saved_tensors:
             ctx.saved_tensors, ctx._freed = (), True
+
+
+class RemovableHandle:
+    """What ``register_hook`` returns: ``handle.remove()`` takes that one hook off again."""
+
+    def __init__(self, tensor, slot, hook):
+        self.tensor, self.slot, self.hook = tensor, slot, hook
+
+    def remove(self):
+        hooks = list(getattr(self.tensor, self.slot))
+        if any(h is self.hook for h in hooks):
+            hooks.pop(next(i for i, h in enumerate(hooks) if h is self.hook))
+            setattr(self.tensor, self.slot, tuple(hooks))
 
 
 def _accumulate(t, g):

@@ -341,3 +341,28 @@ def _crop_flip(case):
     pipeline = T.Compose([T.RandomCrop(image.shape[1:], padding=case["padding"], generator=rng),
                           T.RandomHorizontalFlip(generator=rng)])
     return enc(pipeline(image))
+
+
+@ref("ch10.shard")
+def _shard(case):
+    from course.parallel import shard
+
+    return shard(case["indices"], case["rank"], case["world_size"])
+
+
+@ref("ch10.buckets")
+def _buckets(case):
+    from course.parallel import assign_buckets
+
+    return assign_buckets(case["nbytes"], case["cap"])
+
+
+@ref("ch10.ring")
+def _ring(case):
+    import engine
+    from course.parallel import ring_traffic
+
+    arrays = [engine.tensor(array(a)) for a in case["arrays"]]
+    total = engine.stack(arrays).sum(dim=0)
+    return [[enc(total.numpy())] * len(arrays),
+            [ring_traffic(arrays[0].numel(), len(arrays))] * len(arrays)]

@@ -439,3 +439,37 @@ def _batches(ns, case):
 def _crop_flip(ns, case):
     image = ns["random_crop_flip"](decode(case["image"]), case["padding"], case["seed"])
     return encode(image, "random_crop_flip's result")
+
+
+# --- chapter 10: data-parallel training -----------------------------------------------------------
+def _int_list(values, what):
+    values = list(values) if isinstance(values, list | tuple | np.ndarray) else None
+    if values is None or not all(isinstance(v, int | np.integer) and not isinstance(v, bool)
+                                 for v in values):
+        raise TypeError(f"{what} should be a list of int indices")
+    return [int(v) for v in values]
+
+
+@probe("ch10.shard")
+def _shard(ns, case):
+    out = ns["shard"](list(case["indices"]), case["rank"], case["world_size"])
+    return _int_list(out, "shard's result")
+
+
+@probe("ch10.buckets")
+def _buckets(ns, case):
+    out = ns["assign_buckets"](list(case["nbytes"]), case["cap"])
+    if not isinstance(out, list | tuple):
+        raise TypeError(f"assign_buckets should return a list of buckets, got "
+                        f"{type(out).__name__}")
+    return [_int_list(b, "each bucket") for b in out]
+
+
+@probe("ch10.ring")
+def _ring(ns, case):
+    out = ns["ring_all_reduce"]([decode(a) for a in case["arrays"]])
+    if not isinstance(out, tuple | list) or len(out) != 2:
+        raise TypeError("ring_all_reduce should return a pair (results, sent)")
+    results, sent = out
+    return [[encode(r, "a worker's result") for r in results],
+            [num(s, "an element count") for s in sent]]

@@ -15,8 +15,10 @@ from .ch6 import CH6
 from .ch7 import CH7
 from .ch8 import CH8
 from .ch9 import CH9
+from .ch10 import CH10
 
-CHAPTERS: dict[str, Chapter] = {c.id: c for c in (CH1, CH2, CH3, CH4, CH5, CH6, CH7, CH8, CH9)}
+CHAPTERS: dict[str, Chapter] = {c.id: c for c in (CH1, CH2, CH3, CH4, CH5, CH6, CH7, CH8, CH9,
+                                                  CH10)}
 TASKS: dict[str, Task] = {t.id: t for c in CHAPTERS.values() for t in c.tasks}
 
 
