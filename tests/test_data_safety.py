@@ -3,15 +3,23 @@
 import os
 import pickle
 import shutil
+import struct
 from pathlib import Path
 
 import numpy as np
 import pytest
-from fixtures.data_files import cifar_batch, make_cifar_folder, write_pickle
+from fixtures.data_files import (
+    cifar_batch,
+    make_cifar_folder,
+    make_mnist_folder,
+    write_gz,
+    write_pickle,
+)
 
-from engine.data import CIFAR10, DataFileError
+from engine.data import CIFAR10, MNIST, DataFileError
 from engine.data.cifar import KNOWN_SUBSETS
 from engine.data.locate import SAMPLES_DIR
+from engine.data.mnist import IMAGES_MAGIC
 from engine.data.safe_pickle import UnsafePickleError, load_plain
 
 SAMPLE_CIFAR = SAMPLES_DIR / "cifar-10-batches-py"
@@ -126,3 +134,13 @@ def test_an_edited_but_harmless_batch_is_refused_then_read_with_verify_false(tmp
         CIFAR10(root=tmp_path, verbose=False)
     train = CIFAR10(root=tmp_path, verbose=False, verify=False)
     assert len(train) == 20 and "md5 not checked" in train.source
+
+
+def test_an_mnist_header_whose_size_overflows_is_named(tmp_path):
+    make_mnist_folder(tmp_path / "mnist", n_train=3, n_test=3)
+    huge = struct.pack(">I3I", IMAGES_MAGIC, 2**31, 2**31, 4)  # 2**64 values: wraps to 0 in int64
+    write_gz(tmp_path / "mnist" / "t10k-images-idx3-ubyte.gz", huge)
+    with pytest.raises(DataFileError, match=r"t10k-images-idx3-ubyte.gz: the header promises "
+                       r"shape \(2147483648, 2147483648, 4\) \(18,446,744,073,709,551,616 bytes "
+                       r"of values\) but the file holds 0"):
+        MNIST(root=tmp_path, train=False, verbose=False)
