@@ -194,12 +194,14 @@ def _same_kind(mine, theirs):
 
 def _checked_entry(name, key, k, v, p):
     """A state entry as it will be kept: arrays copied to the parameter's dtype and shape."""
+    if hasattr(v, "detach") and hasattr(v, "cpu") and not isinstance(v, Tensor):  # torch's
+        v = v.detach().cpu().numpy()
     if not _is_array(v):
         v = _plain(v)
-        if isinstance(v, int | float) and not isinstance(v, bool):
-            return v
+        if v is None or isinstance(v, int | float) and not isinstance(v, bool):
+            return v  # torch keeps momentum_buffer=None when momentum is 0
         raise ValueError(f"{name}: state[{key!r}][{k!r}] is {v!r:.80} ({type(v).__name__}); "
-                         "expected a number or a tensor")
+                         "expected a number, None or a tensor")
     a = _array(v)
     if a.dtype.kind not in "biuf" or a.shape != p.shape:
         raise ValueError(f"{name}: state[{key!r}][{k!r}] is {a.dtype} of shape {a.shape}; "

@@ -154,3 +154,28 @@ def test_files_that_are_not_checkpoints(tmp_path):
         checkpoint.load(tmp_path / "obj.npz")
     with pytest.raises(FileNotFoundError):
         checkpoint.load(tmp_path / "absent.ckpt")
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.9])
+def test_a_torch_sgd_state_dict_resumes_the_same_steps(momentum):
+    """Same layout as torch's: its state (momentum_buffer None or a tensor) loads as is."""
+    torch = pytest.importorskip("torch")
+    w0 = np.array([[1.0, -2.0], [0.5, 3.0]], dtype=np.float32)
+    wt = torch.tensor(w0, requires_grad=True)
+    opt_t = torch.optim.SGD([wt], lr=0.1, momentum=momentum)
+    w = engine.tensor(w0, requires_grad=True)
+    opt = engine.optim.SGD([w], lr=0.5, momentum=momentum)
+    (wt ** 2).sum().backward()
+    opt_t.step()
+    opt.load_state_dict(opt_t.state_dict())
+    assert opt.param_groups[0]["lr"] == 0.1
+    with engine.no_grad():
+        w.copy_(engine.tensor(wt.detach().numpy()))
+    for _ in range(2):
+        opt_t.zero_grad()
+        opt.zero_grad()
+        (wt ** 2).sum().backward()
+        (w ** 2).sum().backward()
+        opt_t.step()
+        opt.step()
+    np.testing.assert_allclose(w.detach().numpy(), wt.detach().numpy(), rtol=1e-6)

@@ -333,26 +333,22 @@ class Module:
         return f"{type(self).__name__}({body})"
 
 
-def _as_array(value):
-    if isinstance(value, Tensor):
-        return value.array
-    if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor, duck-typed
-        value = value.detach().cpu().numpy()
-    return as_array(np.asarray(value))
-
-
 def _as_number_array(key, value, target):
     """(array, None) for a numeric value; (None, the problem) otherwise, naming the key."""
     expected = f"numbers to copy into the model's {target.dtype} {key}"
+    if isinstance(value, Tensor):
+        return value.array, None
+    if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor, duck-typed
+        value = value.detach().cpu().numpy()
     try:
-        array = _as_array(value)
+        array = np.asarray(value)
     except (TypeError, ValueError) as err:
         return None, (f"dtype mismatch for {key}: expected {expected}, found a "
                       f"{type(value).__name__} that is not an array ({err}).")
     if array.dtype.kind not in "biuf":  # bool, int, uint, float: what copy_ can cast
         return None, (f"dtype mismatch for {key}: expected {expected}, found {array.dtype} "
                       f"values of shape {tuple(array.shape)} ({type(value).__name__}).")
-    return array, None
+    return as_array(array), None
 
 
 def _is_dtype(value):
