@@ -144,3 +144,19 @@ def test_an_mnist_header_whose_size_overflows_is_named(tmp_path):
                        r"shape \(2147483648, 2147483648, 4\) \(18,446,744,073,709,551,616 bytes "
                        r"of values\) but the file holds 0"):
         MNIST(root=tmp_path, train=False, verbose=False)
+
+
+def test_a_file_swapped_after_the_check_is_not_unpickled(sample_copy, monkeypatch):
+    folder, marker = sample_copy / "cifar-10-batches-py", sample_copy / "ran"
+    check = CIFAR10.verify_files
+
+    def check_then_swap(self, where, names):
+        result = check(self, where, names)
+        planted_batch(folder / "data_batch_2", marker)  # between the check and the read
+        return result
+
+    monkeypatch.setattr(CIFAR10, "verify_files", check_then_swap)
+    with pytest.raises(DataFileError, match=r"data_batch_2 changed after its md5 was checked "
+                       r"\(5cd599aec47d33159440ad8bb13619c0\); it was not unpickled"):
+        CIFAR10(root=sample_copy, verbose=False)
+    assert not marker.exists()

@@ -13,6 +13,9 @@ dataset is published in, and unpickling can run code the file names, so two guar
    bytes/int values and numpy arrays the official files hold, so no file runs code, verified or not.
 """
 
+import hashlib
+from pathlib import Path
+
 import numpy as np
 
 from .dataset import LabelledImages
@@ -84,11 +87,12 @@ class CIFAR10(LabelledImages):
                 f"{folder} holds none of {', '.join(names)}. Copy the official files there, or "
                 f"delete the folder and use CIFAR10(download=True)."
             )
-        copies = self.verify_files(folder, [*present, "batches.meta"]) if verify else set()
-        batches = [read_batch(folder / name) for name in present]
+        md5s, copies = self.verify_files(folder, [*present, "batches.meta"]) if verify \
+            else ({}, set())
+        batches = [read_batch(folder / name, md5s.get(name)) for name in present]
         self.data = np.concatenate([images for images, _ in batches])
         self.targets = np.concatenate([labels for _, labels in batches])
-        self.classes = read_classes(folder / "batches.meta")
+        self.classes = read_classes(folder / "batches.meta", md5s.get("batches.meta"))
 
         n, full = len(self.data), self.full_sizes[split]
         if len(present) == len(names):
@@ -111,13 +115,14 @@ class CIFAR10(LabelledImages):
     def verify_files(self, folder, names):
         """Check every file's md5 against the known genuine copies before any is opened.
 
-        Returns the names of the copies the files belong to ("official", "bundled sample",
-        "course CI subset"); raises ``DataFileError`` naming the first unknown file.
+        Returns ({file name: its md5}, the names of the copies the files belong to:
+        "official", "bundled sample", "course CI subset"); raises ``DataFileError`` naming the
+        first unknown file.
         """
         known = {"official": self.file_md5s, **KNOWN_SUBSETS}
-        copies = set()
+        md5s, copies = {}, set()
         for name in names:
-            found = file_md5(folder / name)
+            found = md5s[name] = file_md5(folder / name)
             matches = sorted(copy for copy, md5s in known.items() if md5s.get(name) == found)
             if not matches:
                 raise DataFileError(
@@ -130,7 +135,7 @@ class CIFAR10(LabelledImages):
                 )
             if len(matches) == 1:  # batches.meta is the official file in every copy
                 copies.add(matches[0])
-        return copies or {"official"}
+        return md5s, copies or {"official"}
 
     def _download(self, folder):
         """Fetch the official archive into ``folder``'s parent, unpack it, check every file."""
@@ -149,9 +154,20 @@ class CIFAR10(LabelledImages):
         return f"CIFAR10({split}, {len(self):,} images from {self.source})"
 
 
-def _unpickle(path):
+def _unpickle(path, md5=None):
+    """The file's plain content; with ``md5``, only if the bytes read are the ones verified
+    (a file swapped between the check and the read is refused, not unpickled)."""
     try:
-        return load_plain(path, encoding="latin1")  # the official files need latin1
+        raw = Path(path).read_bytes()
+    except OSError as err:
+        raise DataFileError(f"could not read {path} ({err}); check the file and its "
+                            f"permissions, or download again.") from err
+    if md5 is not None and hashlib.md5(raw).hexdigest() != md5:
+        raise DataFileError(f"{path} changed after its md5 was checked ({md5}); it was not "
+                            f"unpickled. Something is writing into the data folder: load again "
+                            f"once it is done, or delete the folder and download again.")
+    try:
+        return load_plain(raw, encoding="latin1")  # the official files need latin1
     except UnsafePickleError as err:
         raise DataFileError(
             f"{path} asks the unpickler for {err}, which no CIFAR-10 file holds (only dicts, "
@@ -165,9 +181,10 @@ def _unpickle(path):
         ) from err
 
 
-def read_batch(path):
-    """The images (uint8 (N, 3, 32, 32)) and labels (int64 (N,)) of one batch file."""
-    batch = _unpickle(path)
+def read_batch(path, md5=None):
+    """The images (uint8 (N, 3, 32, 32)) and labels (int64 (N,)) of one batch file (whose md5,
+    when given, the bytes read must have)."""
+    batch = _unpickle(path, md5)
     if not isinstance(batch, dict) or "data" not in batch or "labels" not in batch:
         keys = sorted(batch) if isinstance(batch, dict) else type(batch).__name__
         raise DataFileError(
@@ -189,8 +206,8 @@ def read_batch(path):
     return data.reshape(-1, 3, 32, 32), labels
 
 
-def read_classes(path):
-    meta = _unpickle(path)
+def read_classes(path, md5=None):
+    meta = _unpickle(path, md5)
     names = meta.get("label_names") if isinstance(meta, dict) else None
     if not isinstance(names, list) or len(names) != 10:
         raise DataFileError(

@@ -11,6 +11,7 @@ the file names is refused before it is imported, and the loaded value is checked
 """
 
 import codecs
+import io
 import pickle
 
 import numpy as np
@@ -80,13 +81,17 @@ def _check_plain(value, where="the file's top level"):
         raise UnsafePickleError(f"{where}: a {type(value).__name__}")
 
 
-def load_plain(path, encoding="latin1"):
-    """Unpickle ``path`` admitting only plain data (see the module docstring).
+def load_plain(source, encoding="latin1"):
+    """Unpickle ``source`` (a path, or the file's bytes) admitting only plain data (see the
+    module docstring).
 
     Raises ``UnsafePickleError`` naming what the file asked for when it holds anything else;
     other damage raises what ``pickle`` raises.
     """
-    with open(path, "rb") as f:
-        value = _PlainUnpickler(f, encoding=encoding).load()
+    if isinstance(source, bytes | bytearray | memoryview):
+        value = _PlainUnpickler(io.BytesIO(source), encoding=encoding).load()
+    else:
+        with open(source, "rb") as f:
+            value = _PlainUnpickler(f, encoding=encoding).load()
     _check_plain(value)
     return value
