@@ -53,7 +53,9 @@ class CIFAR10(LabelledImages):
     labels. ``.data`` holds all images as uint8 (N, 3, 32, 32) (channels first, ready for a
     conv layer; torchvision keeps (N, 32, 32, 3)) and ``.targets`` the int64 (N,) labels.
     The training set is whatever ``data_batch_1`` .. ``data_batch_5`` the folder holds (the
-    bundled sample holds only part of batch 1); the ``data:`` line says which and how many.
+    bundled sample holds parts of batches 1 and 2); the ``data:`` line says which and how many,
+    and which genuine copy the files' md5s matched. ``verify=False`` skips that md5 check (for
+    files you made yourself); the restricted unpickler applies either way.
     """
 
     folder_name = "cifar-10-batches-py"
