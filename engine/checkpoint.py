@@ -19,6 +19,7 @@ checkpoint intact, never a half-written one.
 import json
 import os
 import tempfile
+import zipfile
 
 import numpy as np
 
@@ -123,8 +124,9 @@ def load(path):
         npz = np.load(path, allow_pickle=False)
     except FileNotFoundError:
         raise
-    except (ValueError, OSError, EOFError) as err:
-        raise CheckpointError(f"checkpoint.load: {path} is not an .npz checkpoint ({err}). "
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
+        raise CheckpointError(f"checkpoint.load: {path} is not an .npz checkpoint, or it is "
+                              f"truncated ({type(err).__name__}: {err}). "
                               + fix) from err
     if not isinstance(npz, np.lib.npyio.NpzFile):
         raise CheckpointError(f"checkpoint.load: {path} holds a single .npy array of shape "
@@ -133,11 +135,13 @@ def load(path):
         if _META not in npz.files:
             raise CheckpointError(f"checkpoint.load: {path} has no '{_META}' entry; it was not "
                                   "written by engine.checkpoint.save. " + fix)
-        try:
-            arrays = {k: npz[k] for k in npz.files}
-        except (ValueError, OSError, EOFError) as err:  # a damaged or object entry
-            raise CheckpointError(f"checkpoint.load: {path}: an entry cannot be read ({err}). "
-                                  + fix) from err
+        arrays = {}
+        for k in npz.files:
+            try:
+                arrays[k] = npz[k]
+            except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:  # damaged/objects
+                raise CheckpointError(f"checkpoint.load: {path}: the entry '{k}' cannot be read "
+                                      f"({type(err).__name__}: {err}). " + fix) from err
     meta = arrays.pop(_META)
     try:
         if meta.dtype.kind != "U" or meta.shape != ():

@@ -149,8 +149,20 @@ def test_files_that_are_not_checkpoints(tmp_path):
     (tmp_path / "notes.txt").write_text("hello")
     with pytest.raises(CheckpointError, match="notes.txt is not an .npz checkpoint"):
         checkpoint.load(tmp_path / "notes.txt")
+    checkpoint.save({"w": np.ones(500)}, tmp_path / "good.ckpt")
+    raw = (tmp_path / "good.ckpt").read_bytes()
+    (tmp_path / "cut.ckpt").write_bytes(raw[:len(raw) // 2])
+    with pytest.raises(CheckpointError, match="cut.ckpt is not an .npz checkpoint, or it is "
+                       "truncated"):
+        checkpoint.load(tmp_path / "cut.ckpt")
+    damaged = bytearray(raw)
+    damaged[200:260] = b"x" * 60  # inside the stored array: its CRC no longer matches
+    (tmp_path / "crc.ckpt").write_bytes(bytes(damaged))
+    with pytest.raises(CheckpointError, match="crc.ckpt: the entry 'w' cannot be read .*CRC"):
+        checkpoint.load(tmp_path / "crc.ckpt")
     write_npz(tmp_path / "obj.npz", np.array("{}"), o=np.array([{}], dtype=object))
-    with pytest.raises(CheckpointError, match="obj.npz: an entry cannot be read"):
+    with pytest.raises(CheckpointError, match="obj.npz: the entry 'o' cannot be read "
+                       ".*Object arrays cannot be loaded"):
         checkpoint.load(tmp_path / "obj.npz")
     with pytest.raises(FileNotFoundError):
         checkpoint.load(tmp_path / "absent.ckpt")
