@@ -17,17 +17,40 @@ def as_array(data, dtype=None):
     """Turn user data (number, list, numpy array, array of the backend) into a backend array.
 
     Follows torch.tensor's typing rules: Python floats become float32, Python ints int64,
-    bools bool; an existing array keeps its dtype unless ``dtype`` is given.
+    bools bool; an existing array keeps its dtype unless ``dtype`` is given. Data that is not
+    numbers (strings, None, objects, lists of unequal lengths) raises a TypeError or ValueError
+    saying what was found, as torch.tensor refuses it.
     """
     if isinstance(data, xp.ndarray):
-        return data.astype(dtype, copy=False) if dtype is not None else data
-    if isinstance(data, np.ndarray | np.generic):  # a numpy array while xp is another library
+        arr = data.astype(dtype, copy=False) if dtype is not None else data
+        return arr if arr.dtype.kind in NUMERIC_KINDS else _refuse(data, arr)
+    try:
         arr = xp.asarray(data)
-    else:
-        arr = xp.asarray(data)
-        if dtype is None and arr.dtype == np.float64:
-            dtype = DEFAULT_FLOAT
+    except ValueError as err:  # ragged nested lists
+        raise ValueError(f"a tensor needs nested lists of equal lengths (a rectangular array); "
+                         f"found {_preview(data)}: {err}") from None
+    if dtype is None and arr.dtype == np.float64 and not isinstance(data, np.ndarray | np.generic):
+        dtype = DEFAULT_FLOAT
+    if arr.dtype.kind not in NUMERIC_KINDS:
+        _refuse(data, arr)
     return arr.astype(dtype, copy=False) if dtype is not None else arr
+
+
+NUMERIC_KINDS = "biufc"  # bool, int, unsigned, float, complex: what torch.tensor accepts
+
+
+def _preview(data):
+    text = repr(data)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _refuse(data, arr):
+    kinds = {"U": "strings", "S": "bytes", "O": "Python objects", "M": "dates", "m": "durations",
+             "V": "raw records"}
+    found = kinds.get(arr.dtype.kind, f"dtype {arr.dtype}")
+    raise TypeError(f"a tensor holds numbers (bool, int, float), but {_preview(data)} holds "
+                    f"{found} (numpy dtype {arr.dtype}). Convert first, e.g. [float(v) for v "
+                    f"in values], or turn text into indices (engine.data.name_to_indices)")
 
 
 def to_numpy(array):

@@ -20,6 +20,8 @@ its inputs and what it saved. Backward returns one gradient per positional argum
 (``None`` for arguments that are not tensors or need no gradient).
 """
 
+import weakref
+
 from .backend import xp
 from .grad_mode import is_grad_enabled
 
@@ -79,8 +81,46 @@ class Function:
 
     @property
     def next_functions(self):
-        """The grad_fn of each input (None for leaves), as in torch's graph of Nodes."""
-        return tuple((t.grad_fn if t is not None else None) for t in self.inputs)
+        """One ``(node, 0)`` pair per forward argument, as torch's: the input's ``grad_fn``;
+        for a leaf that requires grad its ``AccumulateGrad`` node (``.variable`` is the leaf);
+        ``None`` for an input that needs no gradient (or is not a tensor)."""
+        return tuple((_next_node(t), 0) for t in self.inputs)
 
     def __repr__(self):
         return f"<{self.name()}>"
+
+
+class AccumulateGrad:
+    """The node torch puts behind a leaf that requires grad: backward ends there by adding
+    the incoming gradient into ``variable.grad``. One per leaf while it is referenced (the
+    same object each time, as torch's); it has no inputs, so ``next_functions`` is empty."""
+
+    next_functions = ()
+    __slots__ = ("variable", "__weakref__")
+
+    def __init__(self, variable):
+        self.variable = variable
+
+    def name(self):
+        return "AccumulateGrad"
+
+    op_name = name
+
+    def __repr__(self):
+        return "<AccumulateGrad>"
+
+
+# id(leaf) -> its live AccumulateGrad. The node holds the leaf, so while an entry exists the
+# leaf is alive and its id is not reused; the entry goes when the last user drops the node.
+_accumulators = weakref.WeakValueDictionary()
+
+
+def _next_node(t):
+    if t is None or not t.requires_grad:
+        return None
+    if t.grad_fn is not None:
+        return t.grad_fn
+    node = _accumulators.get(id(t))
+    if node is None or node.variable is not t:
+        node = _accumulators[id(t)] = AccumulateGrad(t)
+    return node

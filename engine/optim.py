@@ -102,7 +102,21 @@ class Optimizer:
         return {"state": state, "param_groups": groups}
 
     def load_state_dict(self, state_dict):
+        """Resume from ``state_dict()``'s output: all or nothing. Every group, option and
+        state entry is checked before any is taken; a refused load leaves the optimizer as it
+        was and the error names the entry, what was expected and what was found."""
+        name = f"{type(self).__name__}.load_state_dict"
+        if not isinstance(state_dict, dict) or not {"state", "param_groups"} <= state_dict.keys():
+            found = sorted(state_dict) if isinstance(state_dict, dict) \
+                else type(state_dict).__name__
+            raise ValueError(f"{name}: expected optimizer.state_dict()'s dict with 'state' and "
+                             f"'param_groups', found {found}. Pass the optimizer's entry of the "
+                             "checkpoint (e.g. ckpt['optim']), not the model's")
         saved = state_dict["param_groups"]
+        if not isinstance(saved, list | tuple) or not all(
+                isinstance(s, dict) and isinstance(s.get("params"), list | tuple) for s in saved):
+            raise ValueError(f"{name}: 'param_groups' must be a list of dicts each with a "
+                             f"'params' list, found {saved!r:.200}")
         if len(saved) != len(self.param_groups) or any(
                 len(s["params"]) != len(g["params"]) for s, g in zip(saved, self.param_groups)):
             raise ValueError(
@@ -110,16 +124,26 @@ class Optimizer:
                 f"optimizer's group: saved {[len(s['params']) for s in saved]} parameters per "
                 f"group, this optimizer has {[len(g['params']) for g in self.param_groups]}. "
                 "Build the optimizer over the same parameters, in the same order")
+        groups = [_checked_group(name, i, s, g) for i, (s, g) in
+                  enumerate(zip(saved, self.param_groups))]
         by_index = {i: p for s, g in zip(saved, self.param_groups)
                     for i, p in zip(s["params"], g["params"])}
+        entries = state_dict["state"]
+        if not isinstance(entries, dict):
+            raise ValueError(f"{name}: 'state' must be a dict of parameter index -> its state, "
+                             f"found {type(entries).__name__}")
         state = {}
-        for key, values in state_dict["state"].items():
-            p = by_index[int(key)]
-            state[p] = {k: Tensor(_array(v).astype(p.dtype, copy=True)) if _is_array(v)
-                        else _plain(v) for k, v in values.items()}
-        self.state = state
-        self.param_groups = [{**{k: _plain(v) for k, v in s.items() if k != "params"},
-                              "params": g["params"]} for s, g in zip(saved, self.param_groups)]
+        for key, values in entries.items():
+            p = by_index.get(_index(key))
+            if p is None or not isinstance(values, dict):
+                raise ValueError(
+                    f"{name}: state[{key!r}] must be the state dict of one of the parameters "
+                    f"{sorted(by_index)}, found {type(values).__name__} for "
+                    f"{'an unknown index' if p is None else 'a known index'}. The state dict "
+                    "comes from another optimizer: save and load optimizer.state_dict()")
+            state[p] = {k: _checked_entry(name, key, k, v, p) for k, v in values.items()}
+        self.state = state  # only now: everything above was checked
+        self.param_groups = groups
 
     def __repr__(self):
         lines = [f"{type(self).__name__} ("]
@@ -131,6 +155,59 @@ class Optimizer:
 
 def _is_array(v):
     return isinstance(v, Tensor | np.ndarray) and np.ndim(_array(v)) > 0
+
+
+def _index(key):
+    try:
+        return int(key)
+    except (TypeError, ValueError):
+        return None
+
+
+def _checked_group(name, i, saved, group):
+    """The saved group's options, each checked against the type of this optimizer's own."""
+    options = {k: _plain(v) for k, v in saved.items() if k != "params"}
+    for k, mine in group.items():
+        if k == "params":
+            continue
+        if k not in options:
+            raise ValueError(f"{name}: param_groups[{i}] has no {k!r} (this optimizer's is "
+                             f"{mine!r}); the state dict comes from another kind of optimizer")
+        theirs = options[k]
+        if not _same_kind(mine, theirs):
+            raise ValueError(f"{name}: param_groups[{i}][{k!r}] is {theirs!r} "
+                             f"({type(theirs).__name__}); expected a value like this "
+                             f"optimizer's {mine!r} ({type(mine).__name__})")
+    return {**options, "params": group["params"]}
+
+
+def _same_kind(mine, theirs):
+    if isinstance(mine, bool) or mine is None:
+        return isinstance(theirs, bool) or theirs is None
+    if isinstance(mine, int | float):
+        return isinstance(theirs, int | float) and not isinstance(theirs, bool)
+    if isinstance(mine, tuple):
+        return isinstance(theirs, tuple) and len(theirs) == len(mine) and all(
+            _same_kind(a, b) for a, b in zip(mine, theirs))
+    return True
+
+
+def _checked_entry(name, key, k, v, p):
+    """A state entry as it will be kept: arrays copied to the parameter's dtype and shape."""
+    if hasattr(v, "detach") and hasattr(v, "cpu") and not isinstance(v, Tensor):  # torch's
+        v = v.detach().cpu().numpy()
+    if not _is_array(v):
+        v = _plain(v)
+        if v is None or isinstance(v, int | float) and not isinstance(v, bool):
+            return v  # torch keeps momentum_buffer=None when momentum is 0
+        raise ValueError(f"{name}: state[{key!r}][{k!r}] is {v!r:.80} ({type(v).__name__}); "
+                         "expected a number, None or a tensor")
+    a = _array(v)
+    if a.dtype.kind not in "biuf" or a.shape != p.shape:
+        raise ValueError(f"{name}: state[{key!r}][{k!r}] is {a.dtype} of shape {a.shape}; "
+                         f"expected numbers of the parameter's shape {p.shape}. The state dict "
+                         "belongs to other parameters: build the model and optimizer as saved")
+    return Tensor(a.astype(p.dtype, copy=True))
 
 
 def _array(v):

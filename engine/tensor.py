@@ -15,7 +15,7 @@ from .graph import topological_order
 
 
 class Tensor:
-    __slots__ = ("array", "requires_grad", "grad", "grad_fn", "name", "_version", "_retains_grad",
+    __slots__ = ("array", "requires_grad", "grad", "grad_fn", "name", "_vc", "_retains_grad",
                  "_hooks", "_post_hooks", "__weakref__")
     __array_priority__ = 1000  # numpy_array + tensor calls Tensor.__radd__, not numpy's add
 
@@ -23,7 +23,7 @@ class Tensor:
         array = backend.as_array(data.array if isinstance(data, Tensor) else data, dtype)
         self.array, self.requires_grad, self.grad_fn = array, False, None
         self.grad = self.name = None  # name: set by nn.Module for parameters; shown in pictures
-        self._version, self._retains_grad, self._hooks, self._post_hooks = 0, False, (), ()
+        self._vc, self._retains_grad, self._hooks, self._post_hooks = None, False, (), ()
         if requires_grad:
             self.requires_grad_(True)
 
@@ -33,8 +33,23 @@ class Tensor:
         t = cls.__new__(cls)
         t.array, t.requires_grad, t.grad_fn = array, requires_grad, grad_fn
         t.grad = t.name = None
-        t._version, t._retains_grad, t._hooks, t._post_hooks = 0, False, (), ()
+        t._vc, t._retains_grad, t._hooks, t._post_hooks = None, False, (), ()
         return t
+
+    @property
+    def _version(self):
+        """How many in-place changes this tensor's data has had (torch's ``_version``).
+
+        The counter is a one-item list shared with every ``detach()`` of the tensor, as in
+        torch, so ``y.detach().add_(1)`` is seen by a backward that saved ``y``. ``None``
+        stands for a counter at 0 that nothing shares yet (no allocation per op result).
+        """
+        return self._vc[0] if self._vc is not None else 0
+
+    def _shared_counter(self):
+        if self._vc is None:
+            self._vc = [0]
+        return self._vc
 
     # --- what it is --------------------------------------------------------------------------
     shape = property(lambda self: tuple(self.array.shape))
@@ -107,8 +122,12 @@ class Tensor:
         return self
 
     def detach(self):
-        """The same data (shared, not copied), cut off from the graph."""
-        return Tensor._make(self.array)
+        """The same data (shared, not copied), cut off from the graph. It shares the version
+        counter too (as torch's): an in-place change through it is caught by a backward that
+        saved this tensor. ``.data`` does not share it (torch's one difference between them)."""
+        t = Tensor._make(self.array)
+        t._vc = self._shared_counter()
+        return t
 
     @property
     def data(self):
@@ -189,7 +208,7 @@ class Tensor:
             shape = getattr(value, "shape", ())
             raise RuntimeError(f"{op}: cannot update a tensor of shape {self.shape} in place "
                                f"with a value of shape {tuple(shape)} ({err})") from None
-        self._version += 1
+        self._shared_counter()[0] += 1
         return self
 
     def add_(self, other, alpha=1, _op="add_"):

@@ -5,6 +5,7 @@ import ipaddress
 import socket
 import sys
 import threading
+import time
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
@@ -53,6 +54,18 @@ class QuietHandler(SimpleHTTPRequestHandler):
             self.send_header("Content-Length", "1000")
             self.end_headers()
             self.wfile.write(b"0123456789")
+            return
+        if self.path == "/trickle":  # one byte every 0.1 s: no single read ever times out
+            self.send_response(200)
+            self.send_header("Content-Length", "100")
+            self.end_headers()
+            for _ in range(100):
+                try:
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                except OSError:  # the client gave up: stop at once
+                    return
+                time.sleep(0.1)
             return
         super().do_GET()
 
@@ -130,6 +143,20 @@ def test_timeout_and_truncated_reply(server, tmp_path):
             download_url(url, tmp_path / "f.bin", progress=False, timeout=0.3)
     with pytest.raises(DownloadError, match="truncated: received 10 bytes, the server announced"):
         download_url(f"{base}/short", tmp_path / "short", progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["www"]  # no file, no .part
+
+
+@pytest.mark.parametrize("limits, message", [
+    ({"deadline": 1.0, "min_rate": None}, "exceeded the overall deadline of 1 s after"),
+    ({"deadline": None, "min_rate": 1000, "rate_window": 0.5},
+     r"too slow: \d+ bytes/s over the last 0.\d s, below the minimum of 1,000 bytes/s"),
+])
+def test_a_trickling_server_is_cut_off(server, tmp_path, limits, message):
+    _, base = server
+    start = time.monotonic()
+    with pytest.raises(DownloadError, match=f"trickle: TimeoutError: {message}"):
+        download_url(f"{base}/trickle", tmp_path / "t.bin", progress=False, timeout=1, **limits)
+    assert time.monotonic() - start < 2.5  # the per-read timeout alone would wait 10 s
     assert sorted(p.name for p in tmp_path.iterdir()) == ["www"]  # no file, no .part
 
 

@@ -216,16 +216,16 @@ def test_cifar_reads_the_batches_that_exist(tmp_path):
     folder = tmp_path / "cifar-10-batches-py"
     make_cifar_folder(folder, n=4)
     (folder / "data_batch_3").unlink()
-    train = CIFAR10(root=tmp_path, verbose=False)
+    train = CIFAR10(root=tmp_path, verbose=False, verify=False)
     assert len(train) == 16 and "data_batch_1, data_batch_2, data_batch_4, data_batch_5 only" \
         in train.source
     for name in ("data_batch_1", "data_batch_2", "data_batch_4", "data_batch_5"):
         (folder / name).unlink()
     with pytest.raises(DataFileError, match="holds none of data_batch_1"):
-        CIFAR10(root=tmp_path, verbose=False)
+        CIFAR10(root=tmp_path, verbose=False, verify=False)
     (folder / "test_batch").unlink()
     with pytest.raises(DataNotFoundError, match="test_batch"):
-        CIFAR10(root=tmp_path, train=False, verbose=False)
+        CIFAR10(root=tmp_path, train=False, verbose=False, verify=False)
 
 
 @pytest.mark.parametrize("damage, message", [
@@ -247,7 +247,7 @@ def test_damaged_cifar_files(tmp_path, damage, message):
     else:
         write_pickle(path, {**batch, "labels": [0, 1, 2, 10]})
     with pytest.raises(DataFileError, match=message):
-        CIFAR10(root=tmp_path, train=False, verbose=False)
+        CIFAR10(root=tmp_path, train=False, verbose=False, verify=False)
 
 
 # --- names ------------------------------------------------------------------------------------

@@ -274,3 +274,29 @@ def test_to_a_gpu_device():
         engine.ones(2).to("cuda")
     check(e, "to('cuda')", "CPU")
 
+
+
+@pytest.mark.parametrize("data, found", [
+    (["a"], "['a'] holds strings (numpy dtype <U1)"),
+    ([b"a"], "[b'a'] holds bytes"),
+    (None, "None holds Python objects"),
+    ([1, None], "[1, None] holds Python objects"),
+    ({"a": 1}, "{'a': 1} holds Python objects"),
+])
+def test_tensor_of_data_that_is_not_numbers(data, found):
+    torch = pytest.importorskip("torch")
+    with pytest.raises((TypeError, ValueError, RuntimeError)):  # torch refuses it too
+        torch.tensor(data)
+    with pytest.raises(TypeError) as excinfo:
+        engine.tensor(data)
+    check(excinfo, "a tensor holds numbers", found, "Convert first")
+
+
+def test_tensor_of_ragged_lists():
+    torch = pytest.importorskip("torch")
+    with pytest.raises(ValueError):
+        torch.tensor([[1.0], [2.0, 3.0]])
+    with pytest.raises(ValueError) as excinfo:
+        engine.tensor([[1.0], [2.0, 3.0]])
+    check(excinfo, "nested lists of equal lengths", "found [[1.0], [2.0, 3.0]]")
+    assert engine.tensor([[1, 2], [3, 4]]).dtype == "int64"  # numbers still go through

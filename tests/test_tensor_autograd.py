@@ -178,10 +178,11 @@ def test_grad_fn_names_and_next_functions():
     x, w = engine.ones(2, 3, requires_grad=True), engine.ones(3, requires_grad=True)
     y = (x * w).sum(1).exp()
     assert repr(y.grad_fn) == "<ExpBackward>" and y.grad_fn.name() == "ExpBackward"
-    (summed,) = y.grad_fn.next_functions
-    assert summed.name() == "SumBackward"
-    (mul,) = summed.next_functions
-    assert mul.name() == "MulBackward" and mul.next_functions == (None, None)  # two leaves
+    ((summed, index),) = y.grad_fn.next_functions  # (node, output index) pairs, as torch
+    assert summed.name() == "SumBackward" and index == 0
+    ((mul, _),) = summed.next_functions
+    assert mul.name() == "MulBackward"
+    assert [(f.variable, i) for f, i in mul.next_functions] == [(x, 0), (w, 0)]  # two leaves
     assert (x @ w).grad_fn.name() == "MatMulBackward"
     assert x[0].grad_fn.name() == "GetItemBackward" and x.grad_fn is None
 

@@ -357,6 +357,31 @@ def test_constant_folding_of_a_frozen_layer():
     assert traced.cache_info().misses == 2
 
 
+@pytest.mark.parametrize("write", ["numpy", "array", "nan"])
+def test_a_folded_weight_written_behind_autograd_is_seen(write):
+    """``.numpy()[...] =`` / ``.array[...] =`` bump no version: the bits are compared."""
+    torch = pytest.importorskip("torch")
+    engine.manual_seed(0)
+    layer = nn.Linear(8, 3).requires_grad_(False)
+    x = randn(5, 8)
+    traced = trace(lambda x: layer(x) * 2.0, x, passes=(passes.fold_constants,))
+    assert "%weight" not in str(traced.optimized)  # the weight (its .T) was folded
+    version = layer.weight._version
+    if write == "numpy":
+        layer.weight.numpy()[0, :] = 7.0
+    elif write == "array":
+        layer.weight.array[1, 2] += 1.0
+    else:
+        layer.weight.array[2, 0] = np.nan
+    assert layer.weight._version == version  # no op ran: only the bits tell
+    expected = torch.nn.functional.linear(torch.from_numpy(x.numpy()),
+                                          torch.from_numpy(layer.weight.numpy()),
+                                          torch.from_numpy(layer.bias.numpy())) * 2.0
+    for _ in range(2):  # traced again once, then replayed: a NaN weight equals itself
+        np.testing.assert_allclose(traced(x).array, expected.numpy(), **TOL)
+    assert traced.cache_info().misses == 2 and traced.cache_info().hits == 1
+
+
 def test_elementwise_fusion_generates_code():
     a, b = randn(5, 4, requires_grad=True), randn(4, requires_grad=True, seed=1)
 

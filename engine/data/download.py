@@ -3,6 +3,10 @@
 ``download_url`` streams into a temporary ``.part`` file beside the destination and renames it
 into place only once it is complete and its md5 matches. An interrupted or corrupted download
 therefore never sits under the real name: the next run simply downloads again.
+
+Three limits keep a slow or hostile server from holding a download forever: ``timeout`` for
+each network read, an overall ``deadline`` for the whole file, and a ``min_rate`` every
+``rate_window`` seconds must reach (a server trickling a byte now and then passes the first).
 """
 
 import gzip
@@ -13,6 +17,7 @@ import shutil
 import sys
 import tarfile
 import tempfile
+import time
 import urllib.error
 import urllib.request
 import zlib
@@ -20,6 +25,9 @@ from pathlib import Path
 
 USER_AGENT = "dcg-course/0.1 (python urllib)"  # some servers refuse urllib's default agent
 CHUNK_BYTES = 1 << 16
+DEADLINE_S = 3600.0  # the whole CIFAR archive (170 MB) at 50 kB/s
+MIN_RATE = 10_000  # bytes per second, averaged over each RATE_WINDOW_S
+RATE_WINDOW_S = 30.0
 
 
 class DownloadError(OSError):
@@ -43,8 +51,13 @@ def check_md5(path, md5):
     return Path(path).is_file() and file_md5(path) == md5.lower()
 
 
-def download_url(url, dest_path, md5=None, expected_size=None, progress=True, timeout=30.0):
+def download_url(url, dest_path, md5=None, expected_size=None, progress=True, timeout=30.0,
+                 deadline=DEADLINE_S, min_rate=MIN_RATE, rate_window=RATE_WINDOW_S):
     """Download ``url`` (or the first mirror that works, given a list) to ``dest_path``.
+
+    ``timeout`` bounds each network read (seconds), ``deadline`` each mirror's whole download
+    (checked after every read, so it ends at most ``timeout`` later), and ``min_rate`` (bytes
+    per second) the average of every ``rate_window`` seconds; ``None`` turns a limit off.
 
     A file already at ``dest_path`` with the right md5 (any file, when ``md5`` is None) is
     kept. Each mirror is tried in turn; one that fails (offline, HTTP error, timeout,
@@ -59,7 +72,8 @@ def download_url(url, dest_path, md5=None, expected_size=None, progress=True, ti
     failures = []
     for source in urls:
         try:
-            _download_one(source, dest, md5, expected_size, progress, timeout)
+            limits = _Limits(deadline, min_rate, rate_window)
+            _download_one(source, dest, md5, expected_size, progress, timeout, limits)
             return dest
         except urllib.error.HTTPError as err:
             failures.append(f"{source}: HTTP {err.code} {err.reason}")
@@ -76,20 +90,48 @@ def download_url(url, dest_path, md5=None, expected_size=None, progress=True, ti
     )
 
 
-def _download_one(url, dest, md5, expected_size, progress, timeout):
+class _Limits:
+    """The overall deadline and the minimum rate of one download, checked after each read."""
+
+    def __init__(self, deadline, min_rate, rate_window):
+        self.deadline, self.min_rate, self.rate_window = deadline, min_rate, rate_window
+        self.start = self.window_start = time.monotonic()
+        self.window_bytes = 0
+
+    def check(self, received, new_bytes):
+        now = time.monotonic()
+        if self.deadline is not None and now - self.start > self.deadline:
+            raise TimeoutError(f"exceeded the overall deadline of {self.deadline:g} s after "
+                               f"{received:,} bytes; pass a larger deadline= on a slow network")
+        self.window_bytes += new_bytes
+        elapsed = now - self.window_start
+        if self.min_rate is not None and elapsed >= self.rate_window:
+            rate = self.window_bytes / elapsed
+            if rate < self.min_rate:
+                raise TimeoutError(f"too slow: {rate:,.0f} bytes/s over the last {elapsed:.1f} "
+                                   f"s, below the minimum of {self.min_rate:,} bytes/s "
+                                   f"(min_rate=); the server is stalling")
+            self.window_start, self.window_bytes = now, 0
+
+
+def _download_one(url, dest, md5, expected_size, progress, timeout, limits):
     """Fetch one URL into a temporary ``.part`` file; rename it to ``dest`` only when good."""
     request = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
     fd, part = tempfile.mkstemp(prefix=f"{dest.name}.", suffix=".part", dir=dest.parent)
     try:
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=timeout) as reply:
+            limits.check(0, 0)
             announced = int(reply.headers.get("Content-Length") or 0) or None
             digest, received = hashlib.md5(), 0
             with _progress_bar(announced or expected_size, dest.name, progress) as bar:
-                while chunk := reply.read(CHUNK_BYTES):
+                # read1: whatever one network read brings, so the limits are checked between
+                # reads (read(n) would wait, read after read, for all n bytes of a trickle).
+                while chunk := reply.read1(CHUNK_BYTES):
                     out.write(chunk)
                     digest.update(chunk)
                     received += len(chunk)
                     bar.update(len(chunk))
+                    limits.check(received, len(chunk))
             out.flush()
             os.fsync(out.fileno())  # on disk before the rename makes it official
         for what, size in (("the server announced", announced), ("expected", expected_size)):

@@ -6,6 +6,7 @@ Images files start with 2051 (3 dims: N, 28, 28), label files with 2049 (1 dim: 
 """
 
 import gzip
+import math
 import zlib
 
 import numpy as np
@@ -102,7 +103,7 @@ def read_idx(path, expected_magic):
     if len(raw) < header_bytes:
         raise DataFileError(f"{path}: the idx header is cut short; delete it and download again.")
     shape = tuple(int(d) for d in np.frombuffer(raw, ">u4", count=ndim, offset=4))
-    expected = int(np.prod(shape))
+    expected = math.prod(shape)  # Python ints: a huge header cannot wrap around to match
     if len(raw) - header_bytes != expected:
         raise DataFileError(
             f"{path}: the header promises shape {shape} ({expected:,} bytes of values) but the "

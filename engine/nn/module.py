@@ -274,18 +274,30 @@ class Module:
         """Copy values into this module's parameters and buffers, matching by name.
 
         Everything is checked before anything is copied: with a missing or unexpected key
-        (under ``strict``) or any shape mismatch, the error lists all the problems and the
-        module is left exactly as it was.
+        (under ``strict``), any shape mismatch or a value that is not numeric (a string, an
+        object), the error lists all the problems and the module is left exactly as it was.
         """
+        if not hasattr(state_dict, "items"):
+            raise TypeError(f"{type(self).__name__}.load_state_dict: expected a dict of name -> "
+                            f"tensor (model.state_dict() or checkpoint.load(path)['model']), "
+                            f"got {type(state_dict).__name__}")
         own = self.state_dict(keep_vars=True)
-        values = {k: _as_array(v) for k, v in state_dict.items()}
+        values, errors = {}, []
+        for k, v in state_dict.items():
+            values[k], problem = _as_number_array(k, v, own[k]) if k in own else (None, None)
+            if problem:
+                errors.append(problem)
         missing = [k for k in own if k not in values]
         unexpected = [k for k in values if k not in own]
-        errors = [f"size mismatch for {k}: copying a param with shape {tuple(values[k].shape)} "
-                  f"from checkpoint, the shape in current model is {t.shape}."
-                  for k, t in own.items() if k in values and tuple(values[k].shape) != t.shape]
+        shaped = [k for k in own if k in values and values[k] is not None]
+        errors += [f"size mismatch for {k}: copying a param with shape {tuple(values[k].shape)} "
+                   f"from checkpoint, the shape in current model is {own[k].shape}."
+                   for k in shaped if tuple(values[k].shape) != own[k].shape]
         hints = ["the sizes differ: build the model with the sizes the checkpoint was saved "
-                 "with"] if errors else []
+                 "with"] if any(e.startswith("size") for e in errors) else []
+        if any(e.startswith("dtype") for e in errors):
+            hints.append("a state dict holds numeric tensors: load one written by "
+                         "model.state_dict() (through engine.checkpoint.save/load)")
         if strict and (missing or unexpected):
             if unexpected:
                 errors.insert(0, f"Unexpected key(s) in state_dict: {_quoted(unexpected)}.")
@@ -301,7 +313,7 @@ class Module:
                                + "; ".join(hints) + ".")
         with no_grad():
             for k, t in own.items():
-                if k in values:
+                if values.get(k) is not None:
                     t.copy_(values[k])
         return IncompatibleKeys(missing, unexpected)
 
@@ -321,12 +333,22 @@ class Module:
         return f"{type(self).__name__}({body})"
 
 
-def _as_array(value):
+def _as_number_array(key, value, target):
+    """(array, None) for a numeric value; (None, the problem) otherwise, naming the key."""
+    expected = f"numbers to copy into the model's {target.dtype} {key}"
     if isinstance(value, Tensor):
-        return value.array
+        return value.array, None
     if hasattr(value, "detach") and hasattr(value, "cpu"):  # a torch tensor, duck-typed
         value = value.detach().cpu().numpy()
-    return as_array(np.asarray(value))
+    try:
+        array = np.asarray(value)
+    except (TypeError, ValueError) as err:
+        return None, (f"dtype mismatch for {key}: expected {expected}, found a "
+                      f"{type(value).__name__} that is not an array ({err}).")
+    if array.dtype.kind not in "biuf":  # bool, int, uint, float: what copy_ can cast
+        return None, (f"dtype mismatch for {key}: expected {expected}, found {array.dtype} "
+                      f"values of shape {tuple(array.shape)} ({type(value).__name__}).")
+    return as_array(array), None
 
 
 def _is_dtype(value):

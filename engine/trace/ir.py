@@ -63,7 +63,7 @@ class Graph:
     outputs: object  # a Value, or a tuple/list (nested) of Values and Python values
     name: str = "traced"
     notes: list = field(default_factory=list)  # what the tracer noticed (see tracer.py)
-    frozen: list = field(default_factory=list)  # (weight, array, version) folded into constants
+    frozen: list = field(default_factory=list)  # (weight, array, version, copy) folded
 
     def replace(self, nodes, outputs=None, frozen=()):
         """The same graph with other nodes (what the passes return); params pruned to those

@@ -6,7 +6,9 @@ graph is gone by the time anyone could look at it. Three classic passes:
 - ``eliminate_dead_code``: drop the nodes whose results no output depends on;
 - ``fold_constants``: compute now, once, every node whose arguments are all known before any
   call: constants, and weights that are frozen (``requires_grad=False``). A replay checks that a
-  folded weight was not changed since, and traces again if it was;
+  folded weight was not changed since (replaced, changed by an in-place op, or written through
+  ``.numpy()[...] =`` / ``.array[...] =``: its bits are compared with a copy kept at folding)
+  and traces again if it was;
 - ``fuse_elementwise``: a chain of elementwise ops (``Add → ReLU``, ``Mul → Add → Tanh``)
   becomes ONE node, whose forward and backward are generated Python source (``op.source``):
   fewer steps to run, and intermediate arrays overwritten in place (buffer reuse) where
@@ -54,7 +56,7 @@ def fold_constants(graph):
             else:  # a frozen weight: remember what it was, so a replay can check it still is
                 t = a.data()
                 arrays.append(t.array)
-                frozen.append((a, t.array, t._version))
+                frozen.append((a, t.array, t._version, t.array.copy()))
         out = xp.asarray(n.op.forward(n.op(), *arrays, **n.kwargs))
         folded[id(n.out)] = Value("constant", out.shape, out.dtype, data=out)
     return graph.replace(nodes, _mapped(graph.outputs, folded), frozen)

@@ -53,7 +53,9 @@ class Plan:
         self.graph, self.slots, self.env = graph, {}, []
         self.inputs = [(self.slot(v), v.data) for v in graph.inputs]  # (slot, argument index)
         self.weights = [(self.slot(v), v.data, v.requires_grad) for v in graph.params]
-        self.frozen = graph.frozen  # (weight Value, array, version) that constant folding used
+        # (weight Value, array, version, copy of its values) that constant folding used
+        self.frozen = [(v, array, version, _bits(snapshot))
+                       for v, array, version, snapshot in graph.frozen]
         self.steps = [self._step(n) for n in graph.nodes]
         self.outputs = graph.outputs
         out_values = [v for v in flatten(graph.outputs) if v.kind == "node" and v.requires_grad]
@@ -114,14 +116,18 @@ class Plan:
     # --- forward ------------------------------------------------------------------------------
     def read_weights(self):
         """The weight tensors, looked up by name now (so replacing one is seen). Raises Stale
-        when one's requires_grad changed or a folded frozen weight was modified."""
+        when one's requires_grad changed or a folded frozen weight was modified: replaced, or
+        changed in place, by an op (its version) or behind autograd's back through
+        ``.numpy()``/``.array`` (its bits, compared with the copy taken when it was folded:
+        one pass over the weight's bytes per replay)."""
         weights = [get() for _, get, _ in self.weights]
         for t, (_, _, requires_grad) in zip(weights, self.weights):
             if t.requires_grad != requires_grad:
                 raise Stale
-        for v, array, version in self.frozen:
+        for v, array, version, bits in self.frozen:
             t = v.data()
-            if t.array is not array or t._version != version or t.requires_grad:
+            if t.array is not array or t._version != version or t.requires_grad \
+                    or not xp.array_equal(_bits(array), bits):
                 raise Stale
         return weights
 
@@ -238,3 +244,10 @@ def _positional_names(forward, n_args):
 
 def _default(forward, name):
     return inspect.signature(forward).parameters[name].default
+
+
+def _bits(array):
+    """The array's bytes as unsigned ints of its item size, so that comparing two is a bitwise
+    test (a NaN weight equals itself; -0.0 and 0.0 differ)."""
+    kind = {1: xp.uint8, 2: xp.uint16, 4: xp.uint32, 8: xp.uint64}.get(array.dtype.itemsize)
+    return array.view(kind) if kind is not None else array
