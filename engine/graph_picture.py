@@ -173,7 +173,7 @@ class Graph:
         # spread: shared leaves stacked in a column of their own (invisible edges between
         # them), their edges free to cross ranks, instead of one row as wide as all of them
         shared = _shared_leaves(edges) if spread else []
-        free = " [constraint=false, weight=0]"
+        free = ' [constraint=false, weight=0, color="#cbd5e1"]'
         lines += [f"  {a} -> {b}{free if a in shared else ''};" for a, b in edges]
         lines += [f"  {a} -> {b} [style=invis];" for a, b in zip(shared, shared[1:])]
         if spread:  # and a leaf used once beside its user, not in a row above it

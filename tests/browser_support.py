@@ -195,7 +195,8 @@ class Lab:
         self.port, self.token, self.rels, self.log = port, token, rels, log
 
     def url(self, rel: Path) -> str:
-        return f"http://127.0.0.1:{self.port}/lab/tree/{rel.as_posix()}?reset&token={self.token}"
+        rel = Path(rel).as_posix()
+        return f"http://127.0.0.1:{self.port}/lab/tree/{rel}?reset&token={self.token}"
 
     def api(self, path: str, method: str = "GET"):
         request = urllib.request.Request(

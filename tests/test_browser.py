@@ -183,13 +183,12 @@ def test_exercise_and_solution_graphs_are_measured():
     assert not outputs, f"committed graph outputs in {outputs}: no browser test opens these"
 
 
-# The first graph of the notebook, scrolled to the top of the window.
+# The first graph of the notebook (its output, with the legend), at the top of the window.
 SCROLL_TO_FIRST_GRAPH_JS = """
 () => {
   const el = document.querySelector(
     '.jp-OutputArea-output svg, .jp-OutputArea-output img[src^="data:image/svg+xml"]');
-  const cell = el.closest('.jp-Cell');
-  cell.scrollIntoView({block: 'start'});
+  el.closest('.jp-OutputArea-output').scrollIntoView({block: 'start'});
 }
 """
 
