@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import re
+import time
 from pathlib import Path
 
 import pytest
@@ -142,6 +143,7 @@ def test_committed_graphs_are_legible(tmp_path):
     report, failures = [], []
     with lab_server(CHAPTERS, tmp_path) as lab, chromium_page() as page:
         for notebook, rel in zip(CHAPTERS, lab.rels):
+            start = time.monotonic()
             page.goto(lab.url(rel))
             page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=PAGE_LOAD_S * 1000)
             expected = committed_graph_count(notebook)
@@ -154,7 +156,8 @@ def test_committed_graphs_are_legible(tmp_path):
             if graphs:
                 page.evaluate(SCROLL_TO_FIRST_GRAPH_JS)
                 page.screenshot(path=str(shot))  # the window as the learner sees it
-            report += [f"{notebook.stem}: {len(graphs)} graphs, smallest label "
+            seconds = time.monotonic() - start
+            report += [f"{notebook.stem} ({seconds:.0f} s): {len(graphs)} graphs, smallest label "
                        f"{min((g['label_px'] for g in graphs), default=0):.1f} px, least "
                        f"visible {100 * min((g['visible'] for g in graphs), default=1):.0f}%"]
             failures += [f"{notebook.name} {line}" for line in illegible(graphs)]

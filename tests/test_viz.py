@@ -233,3 +233,16 @@ def test_side_by_side_wraps_instead_of_shrinking_and_shares_one_legend():
     assert "flex-wrap:wrap" in html and "flex:none" in html
     assert html.count("<svg") == 2
     assert html.count(viz.LEGEND["op"]) == 1  # one legend, outside the pictures
+
+
+def test_traced_pictures_use_the_same_colours():
+    from engine.trace import trace
+
+    engine.manual_seed(0)
+    model = engine.nn.Linear(3, 2)
+    data = viz.draw(model(engine.randn(4, 3)).sum())
+    picture = trace(model, engine.randn(4, 3)).draw()
+    assert picture.node("%input").kind == data.nodes[0].kind == "constant"  # data: grey
+    assert picture.node("%weight").kind == "param"
+    x = engine.randn(4, 3, requires_grad=True)
+    assert trace(model, x).draw().node("%input").kind == "input"  # needs grad: blue
