@@ -190,10 +190,8 @@ class Graph:
         head = f"<b>{html.escape(group.name)}</b> · " if group.name else ""
         rows = [head + html.escape(_short(group.title)),
                 "ops " + ", ".join(f"{op} ×{k}" if k > 1 else op for op, k in ops.items())]
-        prefix = group.name + "."
-        for p in (n for n in members if not n.op):
-            name = p.label[len(prefix):] if p.label.startswith(prefix) else p.label
-            rows.append(html.escape(f"{name} {_shape(p)}" + (", grad ✓" if p.grad else "")))
+        for p in (n for n in members if not n.op):  # full names: the state_dict's keys
+            rows.append(html.escape(f"{p.label} {_shape(p)}" + (", grad ✓" if p.grad else "")))
         out = [n for n in members if n.op][-1]
         rows.append(html.escape(f"out {out.data}"))
         return ("output" if out.kind == "output" else "module"), rows

@@ -190,7 +190,7 @@ def test_boxed_picture_draws_one_box_per_layer_and_expand_draws_every_op():
     g = viz.draw(loss)
     boxed = g.dot(g._boxes(), "TB")
     assert "<b>conv1</b> · Conv2d(1, 2, kernel_size=3)" in boxed and "ops Convolution" in boxed
-    assert "weight (3, 8), grad ✓" in boxed
+    assert "fc1.weight (3, 8), grad ✓" in boxed
     assert "<b>Convolution</b>" not in boxed and "<b>fc1.weight</b>" not in boxed
     full = g.expand()
     assert full._boxes() == frozenset() and "<b>Convolution</b>" in full.source
