@@ -174,7 +174,11 @@ class Graph:
         # them), their edges free to cross ranks, instead of one row as wide as all of them
         shared = _shared_leaves(edges) if spread else []
         free = ' [constraint=false, weight=0, color="#cbd5e1"]'
-        lines += [f"  {a} -> {b}{free if a in shared else ''};" for a, b in edges]
+        # and the ops feeding one op that gathers many (a Cat of every step) left in a column
+        gathers = _gathering(edges, set(where.values()) | {n.name for n in self.nodes if n.op})
+        loose = " [weight=0]" if spread else ""
+        lines += [f"  {a} -> {b}{free if a in shared else loose if b in gathers else ''};"
+                  for a, b in edges]
         lines += [f"  {a} -> {b} [style=invis];" for a, b in zip(shared, shared[1:])]
         if spread:  # and a leaf used once beside its user, not in a row above it
             lines += [f"  {{rank=same; {a}; {b}}}" for a, b in _single_use_leaves(edges)]
@@ -237,6 +241,11 @@ def _shared_leaves(edges, shared=3):
         if a not in targets:
             users.setdefault(a, []).append(b)
     return [leaf for leaf, us in users.items() if len(us) >= shared]
+
+
+def _gathering(edges, ops, many=3):
+    """The ops that ``many`` or more other ops feed."""
+    return {b for b, k in Counter(b for a, b in edges if a in ops).items() if k >= many}
 
 
 def _single_use_leaves(edges):

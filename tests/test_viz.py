@@ -246,3 +246,14 @@ def test_traced_pictures_use_the_same_colours():
     assert picture.node("%weight").kind == "param"
     x = engine.randn(4, 3, requires_grad=True)
     assert trace(model, x).draw().node("%input").kind == "input"  # needs grad: blue
+
+
+def test_a_loop_over_one_layer_fits_with_its_shared_weights_in_a_column():
+    engine.manual_seed(0)
+    rnn = engine.nn.RNN(input_size=3, hidden_size=4)
+    output, _ = rnn(engine.randn(5, 3))
+    g = viz.draw(output.sum(), expand=True)
+    plain_tb = svg_width_px(g._render(g.dot(frozenset(), "TB", False)))
+    assert plain_tb > graph_picture.MAX_WIDTH_PT * 4 / 3 / graph_picture.MIN_SCALE  # too wide
+    assert 'constraint=false, weight=0, color="#cbd5e1"' in g.source  # the spread layout won
+    assert svg_width_px(g.svg()) <= graph_picture.MAX_WIDTH_PT * 4 / 3 + 1
