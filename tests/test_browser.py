@@ -25,8 +25,7 @@ import time
 from pathlib import Path
 
 import pytest
-
-from tests.browser_support import (
+from browser_support import (
     MEASURE_GRAPHS_JS,
     PAGE_LOAD_S,
     REPO,
