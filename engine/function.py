@@ -28,6 +28,17 @@ from .grad_mode import is_grad_enabled
 Tensor = None  # engine.tensor.Tensor: set there once defined (that module imports this one)
 
 
+class _ModuleScope:
+    """The module calls in progress: ``current`` is the innermost call's frame, the tuple
+    ``(module, caller's frame)``, or None outside any module (``Module.__call__`` sets it). Each
+    recorded node keeps its frame, so a picture can draw one call of a layer as one box."""
+
+    current = None
+
+
+module_scope = _ModuleScope()
+
+
 class Function:
     # What a node holds, as class-level defaults: an op that records nothing costs nothing.
     inputs = ()  # one entry per forward argument: the Tensor, or None
@@ -36,6 +47,7 @@ class Function:
     _input_versions = ()
     _saves_output = False
     _freed = False
+    scope = None  # the module call that recorded this node (see module_scope)
 
     def save_for_backward(self, *arrays):
         self.saved_tensors = arrays
@@ -69,6 +81,7 @@ class Function:
         ctx._input_versions = tuple([(t, t._version) for t in ctx.inputs
                                      if t is not None and id(t.array) in saved_ids])
         ctx._saves_output = id(out) in saved_ids
+        ctx.scope = module_scope.current
         return Tensor._make(out, requires_grad=True, grad_fn=ctx)
 
     # --- how the node reads in pictures and reprs ------------------------------------------

@@ -2,122 +2,22 @@
 
 ``draw(y)`` reads the graph that computing ``y`` just recorded (never a second description of
 it) and returns a ``Graph``: it shows as an SVG in Jupyter, one box per value with its op,
-data and grad, inputs on the left and the output on the right. Node names come from a counter
-in topological order, so the same code always gives the same picture and the same DOT text.
-Without graphviz's ``dot`` program, a Graph warns once and shows a text rendering instead.
+data and grad, inputs first and the output last. Each op also knows the module call that
+recorded it, so a model's layers can be drawn one box each (``Graph.expand()`` opens them); how
+a picture is laid out to stay legible is ``engine.graph_picture``'s job. Node names come from a
+counter in topological order, so the same code always gives the same picture and the same DOT
+text. Without graphviz's ``dot`` program, a Graph warns once and shows a text rendering instead.
 """
 
 import html
-import shutil
-import subprocess
-import warnings
-from dataclasses import dataclass
+import re
 
 from .graph import topological_order
+from .graph_picture import COLORS, LEGEND, Graph, Group, Node, legend_html
 from .scalar import Value
 
-# fill colours by node kind; "done" marks nodes already visited by a backward step-through
-COLORS = {"input": "#dbeafe", "param": "#fef3c7", "constant": "#f3f4f6", "op": "#ffffff",
-          "output": "#dcfce7", "done": "#fecaca"}
-
-
-@dataclass
-class Node:
-    name: str  # n0, n1, ... in topological order: stable across runs
-    kind: str  # input | param | constant | op | output
-    op: str  # the operation that made it ("" for leaves)
-    label: str  # a user label or parameter name, if any
-    data: str  # the value, formatted (or shape and dtype for big tensors)
-    grad: str  # the gradient, formatted ("" when there is none)
-    shape: tuple = ()
-    done: bool = False
-
-
-class Graph:
-    """A drawn graph: ``nodes``, ``edges`` (input → result), ``source`` (DOT), ``svg()``."""
-
-    _warned = False
-
-    def __init__(self, nodes, edges, title=None):
-        self.nodes, self.edges, self.title = nodes, edges, title
-
-    def node(self, label_or_op):
-        """The first node whose label, or else op, is ``label_or_op`` (for assertions)."""
-        for n in self.nodes:
-            if n.label == label_or_op:
-                return n
-        for n in self.nodes:
-            if n.op == label_or_op:
-                return n
-        raise KeyError(f"no node labelled or made by {label_or_op!r} in {self!r}")
-
-    @property
-    def source(self):
-        lines = ["digraph G {", '  rankdir=LR; bgcolor="transparent";',
-                 '  node [shape=box, style="rounded,filled", fontname="Helvetica", '
-                 'fontsize=11];', '  edge [color="#6b7280"];']
-        if self.title:
-            lines.append(f'  labelloc=t; label="{_esc(self.title)}";')
-        for n in self.nodes:
-            rows = [f"<b>{html.escape(n.op or n.label or 'leaf')}</b>"]
-            if n.op and n.label:
-                rows.append(html.escape(n.label))
-            rows.append(f"data {html.escape(n.data)}")
-            if n.grad:
-                rows.append(f"grad {html.escape(n.grad)}")
-            color = COLORS["done"] if n.done else COLORS[n.kind]
-            border = ', penwidth=2, color="#b91c1c"' if n.done else ""
-            lines.append(f'  {n.name} [label=<{"<br/>".join(rows)}>, fillcolor="{color}"'
-                         f"{border}];")
-        lines += [f"  {a} -> {b};" for a, b in self.edges]
-        return "\n".join([*lines, "}"])
-
-    def svg(self):
-        """The picture as SVG text, or None when graphviz's ``dot`` is not installed."""
-        dot = shutil.which("dot")
-        if dot is None:
-            if not Graph._warned:
-                warnings.warn("graphviz's `dot` program was not found, so graphs are shown as "
-                              "text. Install it (Debian/Ubuntu: apt-get install graphviz; "
-                              "conda: conda install -c conda-forge graphviz)", stacklevel=2)
-                Graph._warned = True
-            return None
-        run = subprocess.run([dot, "-Tsvg"], input=self.source.encode(), capture_output=True,
-                             check=True)
-        svg = run.stdout.decode()
-        return svg[svg.find("<svg"):]  # drop the XML prolog, which names the graphviz version
-
-    def text(self):
-        """A plain-text rendering: one line per node with its inputs."""
-        inputs = {n.name: [] for n in self.nodes}
-        for a, b in self.edges:
-            inputs[b].append(a)
-        lines = [self.title] if self.title else []
-        for n in self.nodes:
-            what = n.op or n.label or "leaf"
-            extra = f" ({n.label})" if n.op and n.label else ""
-            grad = f"  grad {n.grad}" if n.grad else ""
-            src = f"  <- {', '.join(inputs[n.name])}" if inputs[n.name] else ""
-            mark = "*" if n.done else " "
-            lines.append(f"{mark}{n.name:>4} {n.kind:<8} {what}{extra}  data {n.data}{grad}{src}")
-        return "\n".join(lines)
-
-    def _repr_mimebundle_(self, include=None, exclude=None):
-        svg = self.svg()
-        bundle = {"text/plain": repr(self)}
-        if svg is None:
-            bundle["text/plain"] = repr(self) + "\n" + self.text()
-        else:
-            bundle["image/svg+xml"] = svg
-        return bundle
-
-    def __repr__(self):
-        title = f" {self.title!r}" if self.title else ""
-        return f"<Graph{title}: {len(self.nodes)} nodes, {len(self.edges)} edges>"
-
-
-def _esc(s):
-    return s.replace("\\", "\\\\").replace('"', '\\"')
+__all__ = ["COLORS", "LEGEND", "Graph", "Group", "Node", "SideBySide", "backward_steps", "draw",
+           "draw_torch", "side_by_side"]
 
 
 # --- reading the engine's graphs ---------------------------------------------------------------
@@ -160,13 +60,75 @@ def _describe(node, is_root):
         kind = "op"
     elif param:
         kind = "param"
-    else:  # a Value that needs no grad is a number in the code; a Tensor one is data
-        kind = "input" if tracked or not isinstance(node, Value) else "constant"
+    else:  # blue for a leaf that needs grad, grey for one that does not (data or a number)
+        kind = "input" if tracked else "constant"
     return kind, op, label, data, grad, shape
 
 
-def draw(root, show_grad=True, title=None):
-    """Draw the graph that computed ``root`` (a Value or Tensor, or a list of them)."""
+def _layer_call(frame):
+    """The call of a model's layer that a node recorded in ``frame`` belongs to, as
+    (frame, name, title), or None. A layer is a child of the outermost module called (``conv1``
+    of a LeNet-5); an outermost module without children (a loss, a bare ``nn.RNN``) is one itself.
+    Ops the outermost module's own ``forward`` runs (``F.relu(self.conv1(x))``) belong to none.
+    """
+    chain = []
+    while frame is not None:
+        chain.append(frame)
+        frame = frame[1]
+    if not chain:
+        return None
+    outer = chain[-1][0]
+    if not outer._modules:
+        return chain[-1], "", _first_line(outer)
+    if len(chain) < 2:
+        return None
+    layer = chain[-2][0]
+    name = next((k for k, m in outer._modules.items() if m is layer), type(layer).__name__)
+    return chain[-2], name, _first_line(layer) if not layer._modules else type(layer).__name__
+
+
+def _first_line(module):
+    """A layer's repr, short: ``Linear(784, 128)``, ``Conv2d(1, 6, kernel_size=5)``"""
+    text = repr(module).split("\n")[0]
+    text = re.sub(r"\b(in_features|out_features|in_channels|out_channels)=", "", text)
+    text = re.sub(r", (bias=True|stride=\(1, 1\)|stride=1)(?=[,)])", "", text)
+    return re.sub(r"kernel_size=\((\d+), \1\)", r"kernel_size=\1", text)
+
+
+def _groups(order, names):
+    """{group key: Group} for the ops recorded inside layer calls, and the parameters only
+    those ops use; each call of a layer is its own group (a layer called twice is two)."""
+    groups, of, calls = {}, {}, {}
+    for n in order:
+        fn = getattr(n, "grad_fn", None)
+        call = _layer_call(fn.scope) if fn is not None and fn.scope is not None else None
+        if call is None:
+            continue
+        key = calls.setdefault(id(call[0]), f"m{len(calls)}")
+        groups.setdefault(key, Group(call[1], call[2]))
+        of[id(n)] = key
+    users = {}
+    for n in order:
+        for p in _parents(n):
+            users.setdefault(id(p), set()).add(of.get(id(n)))
+    for n in order:  # a parameter used inside one layer call only is drawn inside its box
+        if type(n).__name__ == "Parameter" and len(users.get(id(n), ())) == 1:
+            (key,) = users[id(n)]
+            if key is not None:
+                of[id(n)] = key
+    for n in order:
+        if id(n) in of:
+            groups[of[id(n)]].members.append(names[id(n)])
+    return groups, of
+
+
+def draw(root, show_grad=True, title=None, expand=False):
+    """Draw the graph that computed ``root`` (a Value or Tensor, or a list of them).
+
+    A big model is drawn one box per layer call when its ops do not fit the notebook's width;
+    ``expand=True`` (or ``graph.expand()``) always draws every op, ``expand=["conv1"]`` the ops
+    of the layers named.
+    """
     roots = root if isinstance(root, list | tuple) else [root]
     order, seen = [], set()
     for r in roots:  # several roots may share nodes: keep each node once
@@ -176,12 +138,17 @@ def draw(root, show_grad=True, title=None):
                 order.append(n)
     names = {id(n): f"n{i}" for i, n in enumerate(order)}
     root_ids = {id(r) for r in roots}
+    groups, of = _groups(order, names)
     nodes = []
     for n in order:
         kind, op, label, data, grad, shape = _describe(n, id(n) in root_ids)
-        nodes.append(Node(names[id(n)], kind, op, label, data, grad if show_grad else "", shape))
+        nodes.append(Node(names[id(n)], kind, op, label, data, grad if show_grad else "", shape,
+                          group=of.get(id(n), "")))
     edges = [(names[id(p)], names[id(n)]) for n in order for p in _parents(n)]
-    return Graph(nodes, edges, title)
+    graph = Graph(nodes, edges, title, groups)
+    if expand:
+        graph = graph.expand(*([] if expand is True else expand))
+    return graph
 
 
 def backward_steps(root):
@@ -259,19 +226,26 @@ def draw_torch(t, title=None, names=None):
 
 
 class SideBySide:
-    """Two or more graphs next to each other (HTML), e.g. the engine's beside PyTorch's."""
+    """Two or more graphs next to each other (HTML), e.g. the engine's beside PyTorch's: a row
+    that wraps, so graphs that do not fit side by side stack instead of shrinking, with one
+    colour legend for all of them."""
 
     def __init__(self, graphs, titles=None):
         self.graphs, self.titles = list(graphs), list(titles or [g.title for g in graphs])
 
     def _repr_html_(self):
-        cells = []
+        cells, kinds = [], set()
         for g, title in zip(self.graphs, self.titles):
-            svg = g.svg()
+            bare = Graph(g.nodes, g.edges, None, g.groups, g.expanded, legend=False)
+            svg = bare.svg()
             body = svg if svg is not None else f"<pre>{html.escape(g.text())}</pre>"
-            cells.append(f'<div style="margin-right:24px"><div style="font-weight:bold">'
-                         f"{html.escape(str(title or ''))}</div>{body}</div>")
-        return f'<div style="display:flex;align-items:flex-start">{"".join(cells)}</div>'
+            if svg is not None:
+                kinds |= bare.kinds_shown()
+            head = html.escape(str(title or ""))
+            cells.append(f'<div style="flex:none"><div style="font:bold 14px Helvetica,Arial,'
+                         f'sans-serif">{head}</div>{body}</div>')
+        return (f"<div>{legend_html(kinds) if kinds else ''}<div style=\"display:flex;"
+                f'flex-wrap:wrap;gap:8px 32px;align-items:flex-start">{"".join(cells)}</div></div>')
 
     def __repr__(self):
         return "<SideBySide: " + " | ".join(f"{t}: {g!r}" for g, t in

@@ -1,13 +1,18 @@
-"""Open chapter 1 in JupyterLab in headless Chromium, run every cell through the UI, and check
-that it runs clean and that the live computation graph is drawn on the page.
+"""JupyterLab in headless Chromium at a learner's window size (1400×900): the course's graphs
+as a learner sees them.
 
-This is the reader's path end to end: the same server command as ``make lab``
-(``course.lab.lab_command``), the same menu a reader clicks (Run → Run All Cells), the same
-browser rendering. The server runs on a private copy of the notebook, with autosave off, so the
-repository is never written to.
+- ``test_chapter_runs_in_jupyterlab_and_draws_its_graph``: the reader's path end to end on
+  chapter 1: the same server as ``make lab``, Run → Run All Cells clicked as a reader would, every
+  cell runs clean, and the graphs this run drew are legible.
+- ``test_committed_graphs_are_legible``: every chapter opened as committed (trusted, as
+  ``make lab`` serves them): every graph's smallest label is at least 10 CSS px and at least 95 %
+  of its width is visible without scrolling sideways. It writes a screenshot of each chapter's
+  first graph, at 1400×900, into ``build/screenshots/`` for a reviewer to look at.
+- ``test_exercise_and_solution_graphs_are_measured``: solutions and exercises are committed
+  without outputs; any graph they draw must come from a cell a chapter runs and the test above
+  measures (no browser needed).
 
-``DCG_BROWSER_NOTEBOOK=/path/to/nb.ipynb`` points the test at another notebook (used to develop
-the test before chapter 1 existed).
+``DCG_BROWSER_NOTEBOOK=/path/to/nb.ipynb`` points the Run All test at another notebook.
 """
 
 from __future__ import annotations
@@ -15,51 +20,26 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
-import socket
-import subprocess
-import sys
+import re
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
+from browser_support import (
+    MEASURE_GRAPHS_JS,
+    PAGE_LOAD_S,
+    REPO,
+    SCREENSHOTS,
+    chromium_page,
+    illegible,
+    lab_server,
+)
 
-from course.lab import lab_command
-
-pytestmark = pytest.mark.browser
-
-REPO = Path(__file__).resolve().parent.parent
+CHAPTERS = sorted((REPO / "chapters").glob("[0-9][0-9]_*.ipynb"))
 CHAPTER_1 = REPO / "chapters" / "01_computation_graphs.ipynb"
-CHROMIUM = "/usr/bin/chromium"
-# Chromium runs as root in CI: no sandbox, no GPU, and no network chatter of its own.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-SERVER_START_S = 90
-PAGE_LOAD_S = 90
 RUN_ALL_S = 180
-# Top-level entries not mirrored into the served copy of the repository.
-NOT_MIRRORED = {".git", ".venv", ".ipynb_checkpoints", "__pycache__"}
-
-# JupyterLab user settings for the test server: never write the notebook back (autosave off),
-# keep every cell in the DOM so all prompts and outputs can be read, and no news/update fetching.
-LAB_SETTINGS = {
-    "@jupyterlab/docmanager-extension/plugin.jupyterlab-settings": {"autosave": False},
-    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
-    "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
-        "fetchNews": "false",
-        "checkForUpdates": False,
-    },
-}
+# A code cell that draws a graph (engine.viz or a traced graph's .draw()).
+DRAWS = re.compile(r"\b(draw|draw_torch|side_by_side|backward_steps)\(|\.draw\(")
 
 # The kernel is connected and idle. The toolbar's execution indicator alone is not enough: it
 # reads "idle" before the kernel is even connected, and a Run All clicked then runs nothing.
@@ -82,32 +62,10 @@ READ_CELLS_JS = """
 })
 """
 
-# Every graphviz drawing in an output area: inline <svg> (HTML outputs) or the <img> with an SVG
-# data URI that JupyterLab renders image/svg+xml outputs into. Counts the graph's g.node elements.
-READ_GRAPHS_JS = """
-() => {
-  const found = [];
-  const visible = el => {
-    const r = el.getBoundingClientRect();
-    return r.width > 0 && r.height > 0 && getComputedStyle(el).visibility !== 'hidden';
-  };
-  document.querySelectorAll('.jp-OutputArea-output svg').forEach((svg, i) => {
-    const n = svg.querySelectorAll('g.node').length;
-    if (n) found.push({kind: 'inline svg', nodes: n, visible: visible(svg), loaded: true});
-  });
-  document.querySelectorAll('.jp-OutputArea-output img').forEach(img => {
-    const src = img.getAttribute('src') || '';
-    if (!src.startsWith('data:image/svg+xml')) return;
-    const body = src.slice(src.indexOf(',') + 1);
-    const text = src.slice(0, src.indexOf(',')).endsWith(';base64') ? atob(body)
-      : decodeURIComponent(body);
-    const doc = new DOMParser().parseFromString(text, 'image/svg+xml');
-    const n = doc.querySelectorAll('g.node').length;
-    if (n) found.push({kind: 'svg image', nodes: n, visible: visible(img),
-                       loaded: img.complete && img.naturalWidth > 0});
-  });
-  return found;
-}
+# Every output of the notebook is rendered: each <img> has loaded.
+OUTPUTS_RENDERED_JS = """
+() => [...document.querySelectorAll('.jp-OutputArea-output img')]
+        .every(img => img.complete && img.naturalWidth > 0)
 """
 
 
@@ -116,151 +74,131 @@ def notebook_under_test() -> Path:
     return Path(override).resolve() if override else CHAPTER_1
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def mirror_with_copy(notebook: Path, dest: Path) -> Path:
-    """Serve a copy: ``dest`` mirrors the repository with symlinks, except that the notebook is a
-    real copy in a real folder, so the kernel sees the same relative paths (``../data``) while
-    nothing JupyterLab writes next to the notebook can land in the repository.
-    Returns the notebook's path relative to ``dest``.
-    """
-    try:
-        rel = notebook.relative_to(REPO)
-        base = REPO
-    except ValueError:  # a notebook outside the repository: serve its folder's copy alone
-        rel, base = Path(notebook.name), notebook.parent
-    src, dst = base, dest
-    dst.mkdir(parents=True)
-    for part in rel.parts:
-        for entry in src.iterdir():
-            if entry.name != part and entry.name not in NOT_MIRRORED and base == REPO:
-                (dst / entry.name).symlink_to(entry)
-        src, dst = src / part, dst / part
-        if src.is_dir():
-            dst.mkdir()
-    shutil.copy2(src, dst)
-    return rel
+def cells_of(notebook: Path) -> list[dict]:
+    return json.loads(notebook.read_text(encoding="utf-8"))["cells"]
 
 
-def write_lab_settings(settings_dir: Path) -> None:
-    for name, values in LAB_SETTINGS.items():
-        path = settings_dir / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(values))
+def source(cell: dict) -> str:
+    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
 
 
 def code_cells(notebook: Path) -> list[dict]:
-    cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
     out = []
-    for cell in cells:
+    for cell in cells_of(notebook):
         if cell["cell_type"] != "code":
             continue
-        source = cell["source"]
-        source = "".join(source) if isinstance(source, list) else source
         tags = cell.get("metadata", {}).get("tags", [])
-        out.append({"empty": not source.strip(), "raises": "raises-exception" in tags})
+        out.append({"empty": not source(cell).strip(), "raises": "raises-exception" in tags})
     return out
 
 
-def wait_for_server(proc: subprocess.Popen, port: int, token: str, log: Path) -> None:
-    url = f"http://127.0.0.1:{port}/api/status?token={token}"
-    deadline = time.monotonic() + SERVER_START_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"JupyterLab exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.5)
-    pytest.fail(f"JupyterLab did not answer {url} in {SERVER_START_S}s:\n{log.read_text()[-4000:]}")
+def committed_graph_count(notebook: Path) -> int:
+    """How many graphviz drawings the committed outputs hold (each <svg> with a node)."""
+    count = 0
+    for cell in cells_of(notebook):
+        for output in cell.get("outputs", []):
+            for mime in ("image/svg+xml", "text/html"):
+                text = output.get("data", {}).get(mime, "")
+                text = "".join(text) if isinstance(text, list) else text
+                count += len(re.findall(r'<svg\b(?:(?!</svg>).)*?class="node"', text, re.S))
+    return count
 
 
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
-
-
+@pytest.mark.browser
 def test_chapter_runs_in_jupyterlab_and_draws_its_graph(tmp_path):
     notebook = notebook_under_test()
     if not notebook.exists():
         pytest.skip(f"{notebook.relative_to(REPO)} is not written yet")
-    from playwright.sync_api import sync_playwright
-
     before = digest(notebook)
     checkpoints = notebook.parent / ".ipynb_checkpoints"
     had_checkpoints = checkpoints.exists()
-
-    root = tmp_path / "root"
-    rel = mirror_with_copy(notebook, root)
-    write_lab_settings(tmp_path / "lab-settings")
-    env = dict(
-        os.environ,
-        JUPYTERLAB_SETTINGS_DIR=str(tmp_path / "lab-settings"),
-        JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "lab-workspaces"),
-        JUPYTER_CONFIG_DIR=str(tmp_path / "jupyter-config"),  # no user server config/password
-        JUPYTER_RUNTIME_DIR=str(tmp_path / "jupyter-runtime"),
-        MPLBACKEND="module://matplotlib_inline.backend_inline",  # not the tests' Agg
-    )
-    env["JUPYTER_DATA_DIR"] = str(tmp_path / "jupyter-data")  # the signature database too
-    # The same preparation as `make lab` (kernel, trusted course notebooks), in the test's dirs.
-    subprocess.run([sys.executable, "-c", f"from course.lab import prepare; from pathlib import "
-                    f"Path; prepare(Path({str(root)!r}))"], env=env, cwd=REPO, check=True)
-    port, token = free_port(), os.urandom(16).hex()
-    cmd = lab_command(port=port, token=token, open_browser=False, root_dir=root)
-    log = tmp_path / "jupyterlab.log"
     expected = code_cells(notebook)
 
-    with log.open("w") as log_file:
-        proc = subprocess.Popen(
-            cmd, cwd=REPO, env=env, stdout=log_file, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
+    with lab_server([notebook], tmp_path) as lab, chromium_page() as page:
         try:
-            wait_for_server(proc, port, token, log)
-            with sync_playwright() as pw:
-                browser = pw.chromium.launch(
-                    executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
-                )
-                page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                try:
-                    run_all_and_check(page, port, token, rel.as_posix(), expected, tmp_path)
-                except BaseException:
-                    page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
-                    print(f"screenshot: {tmp_path / 'failure.png'}")
-                    print("---- page text ----")
-                    print(page.inner_text("body")[-8000:])
-                    print("---- server log ----")
-                    print(log.read_text()[-4000:])
-                    raise
-                finally:
-                    browser.close()
-        finally:
-            stop(proc)
+            run_all_and_check(page, lab, lab.rels[0].as_posix(), expected, tmp_path)
+        except BaseException:
+            page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
+            print(f"screenshot: {tmp_path / 'failure.png'}")
+            print("---- page text ----")
+            print(page.inner_text("body")[-8000:])
+            print("---- server log ----")
+            print(lab.log.read_text()[-4000:])
+            raise
 
     assert digest(notebook) == before, f"{notebook} was modified by the test"
     assert had_checkpoints or not checkpoints.exists(), f"{checkpoints} was created"
 
 
-def run_all_and_check(page, port, token, rel, expected, tmp_path):
+@pytest.mark.browser
+def test_committed_graphs_are_legible(tmp_path):
+    """Open every chapter as committed and measure each graph as JupyterLab renders it."""
+    before = {nb: digest(nb) for nb in CHAPTERS}
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    report, failures = [], []
+    with lab_server(CHAPTERS, tmp_path) as lab, chromium_page() as page:
+        for notebook, rel in zip(CHAPTERS, lab.rels):
+            start = time.monotonic()
+            page.goto(lab.url(rel))
+            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=PAGE_LOAD_S * 1000)
+            expected = committed_graph_count(notebook)
+            page.wait_for_function(
+                f"() => ({MEASURE_GRAPHS_JS})().length >= {expected} && ({OUTPUTS_RENDERED_JS})()",
+                timeout=PAGE_LOAD_S * 1000, polling=250)
+            graphs = page.evaluate(MEASURE_GRAPHS_JS)
+            assert len(graphs) == expected, (notebook.name, expected, graphs)
+            shot = SCREENSHOTS / f"{notebook.stem}.png"
+            if graphs:
+                page.evaluate(SCROLL_TO_FIRST_GRAPH_JS)
+                page.screenshot(path=str(shot))  # the window as the learner sees it
+            seconds = time.monotonic() - start
+            report += [f"{notebook.stem} ({seconds:.0f} s): {len(graphs)} graphs, smallest label "
+                       f"{min((g['label_px'] for g in graphs), default=0):.1f} px, least "
+                       f"visible {100 * min((g['visible'] for g in graphs), default=1):.0f}%"]
+            failures += [f"{notebook.name} {line}" for line in illegible(graphs)]
+            lab.shutdown_kernels()
+    print("\n".join(report))
+    assert not failures, "graphs miss the goal (labels >= 10 px, >= 95% visible):\n" + \
+        "\n".join(failures)
+    assert before == {nb: digest(nb) for nb in CHAPTERS}, "a chapter was modified by the test"
+
+
+def test_exercise_and_solution_graphs_are_measured():
+    """Solutions and exercises are committed without outputs, so the browser has no graph of
+    theirs to measure; each of their cells that draws must be a chapter cell, which is."""
+    chapter_cells = {source(c) for nb in CHAPTERS for c in cells_of(nb) if c["cell_type"] == "code"}
+    unmeasured = [f"{nb.relative_to(REPO)} cell {i}"
+                  for folder in ("solutions", "exercises")
+                  for nb in sorted((REPO / folder).glob("[0-9][0-9]_*.ipynb"))
+                  for i, c in enumerate(cells_of(nb))
+                  if c["cell_type"] == "code" and DRAWS.search(source(c))
+                  and source(c) not in chapter_cells]
+    outputs = [f"{nb.relative_to(REPO)}" for folder in ("solutions", "exercises")
+               for nb in sorted((REPO / folder).glob("[0-9][0-9]_*.ipynb"))
+               if committed_graph_count(nb)]
+    assert not unmeasured, ("these cells draw a graph no chapter draws, so the browser test does "
+                            "not measure it; draw it in the chapter too: " + ", ".join(unmeasured))
+    assert not outputs, f"committed graph outputs in {outputs}: no browser test opens these"
+
+
+# The first graph of the notebook (its output, with the legend), at the top of the window.
+SCROLL_TO_FIRST_GRAPH_JS = """
+() => {
+  const el = document.querySelector(
+    '.jp-OutputArea-output svg, .jp-OutputArea-output img[src^="data:image/svg+xml"]');
+  el.closest('.jp-OutputArea-output').scrollIntoView({block: 'start'});
+}
+"""
+
+
+def run_all_and_check(page, lab, rel, expected, tmp_path):
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-    page.goto(f"http://127.0.0.1:{port}/lab/tree/{rel}?reset&token={token}")
+    page.goto(lab.url(rel))
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=PAGE_LOAD_S * 1000)
     page.wait_for_function(KERNEL_IDLE_JS, timeout=PAGE_LOAD_S * 1000, polling=250)
 
@@ -334,9 +272,8 @@ def run_all_and_check(page, port, token, rel, expected, tmp_path):
     ]
     assert not not_run, "cells without an execution count: " + ", ".join(not_run)
 
-    graphs = page.evaluate(READ_GRAPHS_JS)
-    drawn = [g for g in graphs if g["visible"] and g["loaded"]]
+    graphs = page.evaluate(MEASURE_GRAPHS_JS)
+    drawn = [g for g in graphs if g["loaded"]]
     assert drawn, f"no rendered graphviz graph (g.node) in any output; found {graphs}"
-    first = page.locator(".jp-OutputArea-output.jp-RenderedSVG, .jp-OutputArea-output svg").first
-    first.scroll_into_view_if_needed()
-    first.screenshot(path=str(tmp_path / "graph.png"))
+    bad = illegible(drawn)
+    assert not bad, "graphs drawn by Run All miss the legibility goal:\n" + "\n".join(bad)

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import engine
-from engine import Value, viz
+from engine import Value, graph_picture, viz
 
 
 def neuron():
@@ -110,7 +110,7 @@ def test_draw_torch_uses_grad_fn_nodes_and_the_same_style():
 
 
 def test_without_dot_one_warning_and_a_text_rendering(monkeypatch):
-    monkeypatch.setattr(viz.shutil, "which", lambda name: None)
+    monkeypatch.setattr(graph_picture.shutil, "which", lambda name: None)
     monkeypatch.setattr(viz.Graph, "_warned", False)
     g = viz.draw(neuron())
     with warnings.catch_warnings(record=True) as caught:
@@ -122,3 +122,138 @@ def test_without_dot_one_warning_and_a_text_rendering(monkeypatch):
     assert "tanh" in first["text/plain"] and first == second
     html = viz.side_by_side(g, g, titles=["a", "b"])._repr_html_()
     assert "<pre>" in html and "<svg" not in html
+
+
+# --- legibility: colours, layer boxes, layouts that fit a notebook column ------------------------
+def small_cnn():
+    class Net(engine.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv1 = engine.nn.Conv2d(1, 2, 3)
+            self.fc1 = engine.nn.Linear(2 * 2 * 2, 3)
+
+        def forward(self, x):
+            x = engine.nn.functional.max_pool2d(engine.nn.functional.relu(self.conv1(x)), 2)
+            return self.fc1(engine.flatten(x, 1))
+
+    engine.manual_seed(0)
+    net = Net()
+    loss = engine.nn.CrossEntropyLoss()(net(engine.randn(2, 1, 6, 6)), engine.tensor([0, 2]))
+    loss.backward()
+    return net, loss
+
+
+def test_colours_mean_the_same_for_values_and_tensors():
+    # blue: a leaf that needs grad; grey: one that does not (a number, or data such as x)
+    a, c = Value(1.0, label="a"), Value(2.0, label="c", requires_grad=False)
+    assert [n.kind for n in viz.draw(a * c).nodes[:2]] == ["input", "constant"]
+    x, w = engine.randn(3, 2), engine.randn(2, 2, requires_grad=True)
+    x.name, w.name = "x", "w"
+    g = viz.draw((x @ w).sum())
+    assert g.node("x").kind == "constant" and g.node("w").kind == "input"
+    assert viz.COLORS["input"] != viz.COLORS["constant"]
+    assert set(viz.LEGEND) == set(viz.COLORS)  # every colour is explained
+
+
+def test_legend_names_the_colours_of_the_picture():
+    g = viz.draw(neuron())
+    legend = g.source[g.source.index("label=<<table"):]
+    for kind in ("input", "op", "output"):
+        assert viz.LEGEND[kind] in legend and viz.COLORS[kind] in legend
+    assert viz.LEGEND["param"] not in legend  # no parameter in this graph, none in its legend
+
+
+def test_each_layer_call_is_a_group_with_its_own_parameters():
+    net, loss = small_cnn()
+    g = viz.draw(loss)
+    names = {grp.name: grp for grp in g.groups.values()}
+    assert set(names) == {"conv1", "fc1", ""}  # "" : the loss module, called on its own
+    members = {n.name: n for n in g.nodes}
+    conv_ops = [members[m].op for m in names["conv1"].members if members[m].op]
+    assert conv_ops == ["Convolution"]
+    assert {members[m].label for m in names["fc1"].members if not members[m].op} == \
+        {"fc1.weight", "fc1.bias"}
+    assert g.node("ReLU").group == "" and g.node("MaxPool").group == ""  # the model's own ops
+    assert names["fc1"].title == "Linear(8, 3)"
+
+
+def test_a_layer_called_twice_is_two_boxes():
+    relu = engine.nn.ReLU()
+    x = engine.randn(3, requires_grad=True)
+    g = viz.draw((relu(relu(x) - 1.0)).sum())
+    calls = [grp for grp in g.groups.values() if grp.title == "ReLU()"]
+    assert len(calls) == 2 and all(len(c.members) == 1 for c in calls)
+
+
+def test_boxed_picture_draws_one_box_per_layer_and_expand_draws_every_op():
+    net, loss = small_cnn()
+    g = viz.draw(loss)
+    boxed = g.dot(g._boxes(), "TB")
+    assert "<b>conv1</b> · Conv2d(1, 2, kernel_size=3)" in boxed and "ops Convolution" in boxed
+    assert "fc1.weight (3, 8), grad ✓" in boxed
+    assert "<b>Convolution</b>" not in boxed and "<b>fc1.weight</b>" not in boxed
+    full = g.expand()
+    assert full._boxes() == frozenset() and "<b>Convolution</b>" in full.source
+    only_fc = g.expand("fc1")
+    assert "<b>conv1</b>" in only_fc.source and "<b>fc1.weight</b>" in only_fc.source
+    with pytest.raises(KeyError, match="no layer named \\['conv9'\\].*conv1"):
+        g.expand("conv9")
+    assert viz.draw(loss, expand=True).source == full.source
+
+
+def svg_width_px(svg):
+    import re
+
+    return float(re.search(r'<svg width="([\d.]+)pt"', svg)[1]) * 4 / 3
+
+
+def test_a_long_chain_is_drawn_top_to_bottom_and_fits_the_column():
+    x = engine.randn(2, 2, requires_grad=True)
+    y = x
+    for _ in range(12):
+        y = (y * 1.01).tanh()
+    g = viz.draw(y.sum())
+    assert "rankdir=TB" in g.source
+    assert svg_width_px(g.svg()) <= graph_picture.MAX_WIDTH_PT * 4 / 3
+
+
+def test_pictures_too_wide_are_scaled_no_further_than_labels_stay_legible(monkeypatch):
+    net, loss = small_cnn()
+    monkeypatch.setattr(graph_picture, "MAX_WIDTH_PT", 60)  # nothing fits: scale the narrowest
+    g = viz.draw(loss)
+    narrowest = min(svg_width_px(g._render(g.dot(*layout))) for layout in g.layouts())
+    assert svg_width_px(g.svg()) == pytest.approx(narrowest * graph_picture.MIN_SCALE, abs=1)
+    assert 11 * 4 / 3 * graph_picture.MIN_SCALE >= 10  # 11 pt labels stay >= 10 CSS px
+
+
+def test_side_by_side_wraps_instead_of_shrinking_and_shares_one_legend():
+    net, loss = small_cnn()
+    html = viz.side_by_side(viz.draw(loss), viz.draw(neuron()), titles=["cnn", "neuron"])
+    html = html._repr_html_()
+    assert "flex-wrap:wrap" in html and "flex:none" in html
+    assert html.count("<svg") == 2
+    assert html.count(viz.LEGEND["op"]) == 1  # one legend, outside the pictures
+
+
+def test_traced_pictures_use_the_same_colours():
+    from engine.trace import trace
+
+    engine.manual_seed(0)
+    model = engine.nn.Linear(3, 2)
+    data = viz.draw(model(engine.randn(4, 3)).sum())
+    picture = trace(model, engine.randn(4, 3)).draw()
+    assert picture.node("%input").kind == data.nodes[0].kind == "constant"  # data: grey
+    assert picture.node("%weight").kind == "param"
+    x = engine.randn(4, 3, requires_grad=True)
+    assert trace(model, x).draw().node("%input").kind == "input"  # needs grad: blue
+
+
+def test_a_loop_over_one_layer_fits_with_its_shared_weights_in_a_column():
+    engine.manual_seed(0)
+    rnn = engine.nn.RNN(input_size=3, hidden_size=4)
+    output, _ = rnn(engine.randn(5, 3))
+    g = viz.draw(output.sum(), expand=True)
+    plain_tb = svg_width_px(g._render(g.dot(frozenset(), "TB", False)))
+    assert plain_tb > graph_picture.MAX_WIDTH_PT * 4 / 3 / graph_picture.MIN_SCALE  # too wide
+    assert 'constraint=false, weight=0, color="#cbd5e1"' in g.source  # the spread layout won
+    assert svg_width_px(g.svg()) <= graph_picture.MAX_WIDTH_PT * 4 / 3 + 1

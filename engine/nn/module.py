@@ -12,6 +12,7 @@ from collections import OrderedDict, namedtuple
 import numpy as np
 
 from ..backend import as_array
+from ..function import module_scope
 from ..grad_mode import no_grad
 from ..tensor import Tensor
 from .parameter import Parameter
@@ -46,7 +47,12 @@ class Module:
                                   "forward(self, ...), the computation __call__ runs")
 
     def __call__(self, *args, **kwargs):
-        return self.forward(*args, **kwargs)
+        outer = module_scope.current  # the ops recorded inside know their layer (for viz)
+        module_scope.current = (self, outer)
+        try:
+            return self.forward(*args, **kwargs)
+        finally:
+            module_scope.current = outer
 
     # --- registration ----------------------------------------------------------------------
     def __setattr__(self, name, value):

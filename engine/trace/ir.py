@@ -132,7 +132,9 @@ class Graph:
             boxes.append(viz.Node(ids[id(v)], kind, op, names[id(v)], _type(v), "", v.shape))
 
         for v in self.inputs + self.params:
-            box(v, "param" if v.kind in ("param", "buffer") else "input")
+            # the colours of engine.viz: blue needs grad, grey does not (data), amber weights
+            box(v, "param" if v.kind in ("param", "buffer") else
+                "input" if v.requires_grad else "constant")
         for n in self.nodes:
             for a in n.args:
                 if a.kind == "constant" and not a.inline and id(a) not in ids:
