@@ -120,6 +120,9 @@ def lab_command(
         f"--ServerApp.open_browser={open_browser}",
         # Saving writes language_info back as committed: opening a chapter leaves it unchanged.
         "--ContentsManager.pre_save_hook=course.lab.pre_save",
+        # The terminal the exercises' grading command is typed into: enabled here as well as
+        # by the package's own config file, which a venv made some other way may lack.
+        "--ServerApp.jpserver_extensions=jupyter_server_terminals=True",
         f"--ServerApp.terminado_settings={json.dumps({'shell_command': terminal_command()})}",
     ]
     if is_root():
