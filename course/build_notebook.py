@@ -45,7 +45,8 @@ LANGUAGE_INFO = {"name": "python", "pygments_lexer": "ipython3"}
 
 # The kernel's environment for committed outputs; None removes the variable.
 LEARNER_ENV = {"DCG_QUICK": "0", "DCG_DATA": None, "DCG_PROGRESS": "text",
-               "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MALLOC_TOP_PAD_": None}
+               "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "PYTHONHASHSEED": "0",
+               "MALLOC_TOP_PAD_": None}
 
 _MARKER = re.compile(r"^# %%(?P<rest>.*)$")
 
