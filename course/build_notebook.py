@@ -20,7 +20,8 @@ file.
 
 Committed outputs show what a fresh clone shows, so the kernel runs in a learner's configuration
 (``LEARNER_ENV``): the learning budget (``DCG_QUICK=0``, as ``make lab`` runs), the bundled
-samples (``DCG_DATA`` unset), one BLAS thread, progress bars as one line of text. nbval then
+samples (``DCG_DATA`` unset), one BLAS thread, the lab's allocator setting, progress bars as one
+line of text. nbval then
 compares the test budget against these outputs: the cells whose output depends on the budget or
 the data carry the ``nbval-ignore-output`` tag (their assertions still run), and the rest of what
 varies is sanitized by ``tests/nbval_sanitize.cfg``.
@@ -43,10 +44,17 @@ KERNEL_NAME = "python3"
 # paths. JupyterLab refills the rest from its kernel; course.lab.pre_save writes this back.
 LANGUAGE_INFO = {"name": "python", "pygments_lexer": "ipython3"}
 
+# glibc's allocator for the learner's kernels, as `make lab` sets it (measured in BENCHMARKS.md,
+# "The lab's allocator setting"): arrays under 32 MiB come from the heap and freed memory stays
+# with the process (up to 256 MiB), so a training step's temporaries are not page-faulted in
+# again every step. Setting any of these turns off glibc's dynamic mmap threshold, which is why
+# MALLOC_TOP_PAD_ alone made chapter 6 slower: all three go together. Never set by the engine.
+ALLOCATOR_ENV = {"MALLOC_MMAP_THRESHOLD_": "33554432", "MALLOC_TRIM_THRESHOLD_": "268435456",
+                 "MALLOC_TOP_PAD_": "67108864"}
 # The kernel's environment for committed outputs; None removes the variable.
 LEARNER_ENV = {"DCG_QUICK": "0", "DCG_DATA": None, "DCG_PROGRESS": "text",
                "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "PYTHONHASHSEED": "0",
-               "MALLOC_TOP_PAD_": None}
+               **ALLOCATOR_ENV}
 
 _MARKER = re.compile(r"^# %%(?P<rest>.*)$")
 

@@ -12,9 +12,10 @@ What the server, its kernels and its terminals get (``lab_env``):
 - ``DCG_QUICK=0``: the learning budget, the chapters' real training runs (``--budget test`` gives
   the quick budget that nbval and the tests use);
 - ``DCG_PROGRESS=widget``: training cells draw their progress bar as a JupyterLab widget;
-- ``MALLOC_TOP_PAD_``: glibc keeps freed memory for the next step instead of returning it to
-  the OS, so a step's big temporaries are not page-faulted in again (BENCHMARKS.md, "The lab's
-  allocator setting"); set for the kernels by the launcher, never by importing the engine;
+- glibc's allocator setting (``course.build_notebook.ALLOCATOR_ENV``: mmap threshold, trim
+  threshold and top pad): a step's big temporaries are reused instead of page-faulted in again
+  every step (BENCHMARKS.md, "The lab's allocator setting"); set for the kernels by the
+  launcher, never by importing the engine. A variable the user set is kept;
 - ``PATH`` and ``VIRTUAL_ENV``: this interpreter's folder first, and the lab's terminal starts
   bash with ``course/terminal.bashrc``, which puts it first again after the user's ~/.bashrc,
   so ``python -m course.grader ...`` typed there runs the course's Python.
@@ -36,7 +37,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from course.build_notebook import LANGUAGE_INFO
+from course.build_notebook import ALLOCATOR_ENV, LANGUAGE_INFO
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_PORT = 8888
@@ -46,8 +47,6 @@ TERMINAL_RC = Path(__file__).resolve().parent / "terminal.bashrc"
 # The chapters' budgets, as course.notebook reads them from DCG_QUICK.
 BUDGETS = {"learning": "0", "test": "1"}
 DEFAULT_BUDGET = "learning"
-# 100 MB: the value measured in BENCHMARKS.md ("The lab's allocator setting").
-MALLOC_TOP_PAD = "100000000"
 
 
 def is_root() -> bool:
@@ -153,7 +152,8 @@ def lab_env(budget: str = DEFAULT_BUDGET, base: dict[str, str] | None = None) ->
         env["VIRTUAL_ENV"] = sys.prefix
     env["DCG_QUICK"] = BUDGETS[budget]
     env["DCG_PROGRESS"] = "widget"
-    env.setdefault("MALLOC_TOP_PAD_", MALLOC_TOP_PAD)
+    if not any(key in env for key in ALLOCATOR_ENV):  # the user's own setting wins
+        env.update(ALLOCATOR_ENV)
     return env
 
 
