@@ -140,11 +140,13 @@ def execute(nb, cwd: Path = CHAPTERS, timeout: int = 600, env: dict | None = Non
 
     client = NotebookClient(nb, kernel_name=KERNEL_NAME, timeout=timeout, record_timing=False,
                             resources={"metadata": {"path": str(cwd)}})
-    with environment(LEARNER_ENV if env is None else env):
-        client.execute()
-    # Keep the metadata small and machine-independent (no python patch version, no paths).
-    nb.metadata["language_info"] = dict(LANGUAGE_INFO)
-    nb.metadata.pop("widgets", None)  # nbclient stores widget state; nothing in it to keep
+    try:
+        with environment(LEARNER_ENV if env is None else env):
+            client.execute()
+    finally:  # also when a cell fails: the notebook written for inspection stays committable
+        # Keep the metadata small and machine-independent (no python patch version, no paths).
+        nb.metadata["language_info"] = dict(LANGUAGE_INFO)
+        nb.metadata.pop("widgets", None)  # nbclient stores widget state; nothing to keep
     return nb
 
 
