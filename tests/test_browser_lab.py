@@ -184,7 +184,7 @@ def test_opening_and_saving_a_chapter_leaves_it_as_committed(lab_page):
         served = root / rel
         before = served.stat().st_mtime_ns
         open_notebook(rel)
-        time.sleep(3)  # the kernel's language_info arrives; autosave (2 s) may write
+        time.sleep(1)  # kernel_info (language_info) came before Idle; autosave (2 s) may write
         page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook").first.click()
         page.keyboard.press("Control+s")  # and a save as a learner makes one
         deadline = time.monotonic() + SAVE_S
