@@ -16,10 +16,11 @@ class Answer:
     source: str
     valid: bool
     hint: str | None = None  # a piece of the hint a wrong answer must get (on every seed)
+    sandbox: bool = False  # also graded by the real sandboxed grader (beside each task's first)
 
 
-def wrong(label: str, source: str, hint: str | None = None) -> Answer:
-    return Answer(label, textwrap.dedent(source).strip() + "\n", False, hint)
+def wrong(label: str, source: str, hint: str | None = None, sandbox: bool = False) -> Answer:
+    return Answer(label, textwrap.dedent(source).strip() + "\n", False, hint, sandbox)
 
 
 def valid(label: str, source: str) -> Answer:

@@ -27,7 +27,7 @@ ANSWERS = {
         wrong("the sum rule's derivatives", "def mul(a, b):\n    return a * b, (1.0, 1.0)\n"),
         wrong("builds a Value (the thing the task builds)",
               "def mul(a, b):\n    out = Value(a) * Value(b)\n    return out.data, (b, a)\n",
-              hint="`Value` may not be used"),
+              hint="`Value` may not be used", sandbox=True),
         valid("named locals", """
             def mul(a, b):
                 out = a * b

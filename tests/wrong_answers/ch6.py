@@ -108,7 +108,7 @@ ANSWERS = {
                     for j in range(kw):
                         dx[:, :, i:i + oh, j:j + ow] += dcols[:, i, j].transpose(1, 0, 2, 3)
                 return dx, dw, grad.sum(axis=(0, 2, 3))
-            """, hint="NameError"),
+            """, hint="NameError", sandbox=True),
         valid("one output position at a time", """
             def conv2d_backward(x, weight, grad):
                 kh, kw = weight.shape[2:]
