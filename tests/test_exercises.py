@@ -132,3 +132,33 @@ def test_run_all_reaches_every_check_and_the_status(chapter, tmp_path):
                                  "tasks not done yet (see the table above)"]
     others = [errors_of(c) for c in nb.cells[:-1] if c.cell_type == "code" and errors_of(c)]
     assert others == []
+
+
+def _solution_namespace(chapter):
+    ns = {}
+    exec(chapter.preamble, ns)
+    for cell in read("solutions", chapter).cells:
+        if "task" in grader_meta(cell):
+            exec(cell.source, ns)
+    return ns
+
+
+def test_status_lists_every_task_and_fails_only_when_one_is_not_done(capsys):
+    from course.grader.checks import TasksNotDone, ready, status
+
+    chapter = CHAPTERS["ch2"]
+    ns = _solution_namespace(chapter)
+    status("ch2", ns, seed=0)
+    assert "3 of 3 tasks done" in capsys.readouterr().out
+    assert ready("ch2.backward", namespace=ns) and capsys.readouterr().out == ""
+    ns["backward"] = lambda root: None  # defined outside a cell: the object itself is probed
+    del ns["numerical_grad"]
+    with pytest.raises(TasksNotDone, match="2 of 3 tasks not done yet") as raised:
+        status("ch2", ns, seed=0)
+    table = capsys.readouterr().out
+    assert "✓ ch2.chain_rule" in table and "✗ ch2.backward" in table
+    assert "✗ ch2.numerical_grad" in table and "numerical_grad not defined" in table
+    assert raised.value._render_traceback_() == [
+        "\x1b[0;31m✗ 2 of 3 tasks not done yet (see the table above)\x1b[0m"]
+    assert not ready("ch2.chain_rule", "ch2.backward", namespace=ns)
+    assert "skipped: this cell uses your backward (ch2.backward)" in capsys.readouterr().out
