@@ -42,6 +42,7 @@ class Verdict:
     ok: bool
     message: str
     todo: bool = False  # the task cell still raises NotImplementedError
+    hint: str = ""  # what is wrong, for status()'s table
 
     def __bool__(self):
         return self.ok
@@ -151,7 +152,7 @@ def _failed(task: Task, hint: str, case=None) -> Verdict:
                        "and `raise NotImplementedError()` in the task cell above with your "
                        "code, run that cell, then run this check again", todo=True)
     inputs = f"\n  inputs: {_short(case)}" if case is not None else ""
-    return Verdict(task.id, False, f"✗ {task.id} ({task.title}): {hint}{inputs}")
+    return Verdict(task.id, False, f"✗ {task.id} ({task.title}): {hint}{inputs}", hint=hint)
 
 
 def _summary(task, cases, outputs) -> str:
@@ -169,6 +170,11 @@ def _diff(reference, cases, outputs) -> str:
     return f"max |Δ| = {worst:.1e}"
 
 
+def _one_line(text: str, width: int = 160) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
 def _short(case) -> str:
     text = json.dumps({k: v for k, v in case.items() if k != "why"})
     return text if len(text) < 300 else text[:300] + " ..."
@@ -184,17 +190,16 @@ def status(chapter: str, namespace: dict | None = None, seed: int | None = None)
     for task in chap.tasks:
         missing = [n for n in task.names if n not in namespace]
         if missing:
-            verdict = Verdict(task.id, False, f"✗ {task.id}: {', '.join(missing)} not defined: "
-                                              "run its task cell")
+            why = f"{', '.join(missing)} not defined: run its task cell"
+            verdict = Verdict(task.id, False, f"✗ {task.id}: {why}", hint=why)
         else:
             verdict = check(task.id, *(namespace[n] for n in task.names), seed=seed,
                             verbose=False)
         done += verdict.ok
         points += task.points if verdict.ok else 0
-        first = verdict.message.splitlines()[0]
         mark = "✓" if verdict.ok else "·" if verdict.todo else "✗"
         text = "done" if verdict.ok else "not done yet" if verdict.todo else \
-            first.split(": ", 1)[-1]
+            _one_line(verdict.hint)
         lines.append(f"  {mark} {task.id:<20} {task.points} pt  {text}")
     total = sum(t.points for t in chap.tasks)
     head = (f"Chapter {chap.number}: {done} of {len(chap.tasks)} tasks done ({points} of "
