@@ -157,7 +157,7 @@ def test_status_lists_every_task_and_fails_only_when_one_is_not_done(capsys):
         status("ch2", ns, seed=0)
     table = capsys.readouterr().out
     assert "✓ ch2.chain_rule" in table
-    assert "✗ ch2.backward        3 pt  case 1 of 7: nothing flowed back" in table
+    assert "✗ ch2.backward         3 pt  case 1 of 7: nothing flowed back" in table
     assert "✗ ch2.numerical_grad" in table and "numerical_grad not defined" in table
     assert raised.value._render_traceback_() == [
         "\x1b[0;31m✗ 2 of 3 tasks not done yet (see the table above)\x1b[0m"]
