@@ -97,8 +97,13 @@ def im2col_batch_last(x, kernel_size, stride=(1, 1), padding=(0, 0), dilation=(1
     n, c, h, w = x.shape
     oh, ow = output_size(h, kh, stride[0], ph, dilation[0]), \
         output_size(w, kw, stride[1], pw, dilation[1])
-    if ph or pw:
-        x = xp.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    if ph or pw or not x.transpose(1, 2, 3, 0).flags.c_contiguous:
+        # e.g. the first layer's (N, C, H, W) images: gathering with the batch innermost
+        # jumps a whole image per number, so first copy x (and the zero border) batch-last
+        padded = xp.zeros if ph or pw else xp.empty
+        x_bl = padded((c, h + 2 * ph, w + 2 * pw, n), x.dtype)
+        x_bl[:, ph:ph + h, pw:pw + w] = x.transpose(1, 2, 3, 0)
+        x = x_bl.transpose(3, 0, 1, 2)
     return _batch_last_windows(x, kernel_size, stride, dilation, oh, ow).reshape(
         c * kh * kw, oh * ow * n)
 
