@@ -52,10 +52,16 @@ class GradeOptions:
     task_timeout: float = 20.0
     execute: bool = True
     seed: int | None = None
+    wall_timeout: float | None = None  # None: from the others, see deadline()
 
     def deadline(self) -> float:
         """Wall-clock seconds after which a submission's grader process is killed."""
+        if self.wall_timeout is not None:
+            return self.wall_timeout
         return (self.total_timeout if self.execute else 0) + 12 * self.task_timeout + 60
+
+    def runner_options(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if k != "wall_timeout"}
 
 
 def find_submissions(root: Path) -> list[Submission]:
@@ -140,8 +146,8 @@ def _child(argv: list[str]) -> int:
     from .report import as_json
     from .runner import Options, grade_notebook
 
-    path, out, options = Path(argv[0]), Path(argv[1]), json.loads(argv[2])
-    report = grade_notebook(path, Options(**options))
+    path, out, options = Path(argv[0]), Path(argv[1]), GradeOptions(**json.loads(argv[2]))
+    report = grade_notebook(path, Options(**options.runner_options()))
     _write_json(out, as_json(report))
     return 0
 

@@ -26,6 +26,9 @@ def _grading_options(parser: argparse.ArgumentParser) -> None:
                         help="score the task cells without running the notebooks first")
     parser.add_argument("--seed", type=int, default=None,
                         help="fix the random test cases (default: fresh for every notebook)")
+    parser.add_argument("--wall-timeout", type=float, default=None,
+                        help="kill a submission's grader after this many seconds (default: "
+                             "--timeout + 12 x --task-timeout + 60)")
 
 
 def _options(args):
@@ -33,7 +36,7 @@ def _options(args):
 
     return GradeOptions(cell_timeout=args.cell_timeout, total_timeout=args.timeout,
                         task_timeout=args.task_timeout, execute=not args.no_execute,
-                        seed=args.seed)
+                        seed=args.seed, wall_timeout=args.wall_timeout)
 
 
 def main(argv: list[str]) -> int:
