@@ -32,6 +32,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[2]
 _LIVE: set[int] = set()  # process groups of the graders now running, killed on interrupt
 _LIVE_LOCK = threading.Lock()
+_STOPPING = threading.Event()  # set on interrupt: a grader started after it is killed at once
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,8 @@ def grade_bytes(name: str, data: bytes, options: dict) -> dict:
                                 stderr=subprocess.PIPE, start_new_session=True)
         with _LIVE_LOCK:
             _LIVE.add(proc.pid)
+            if _STOPPING.is_set():
+                _killpg(proc.pid)
         try:
             _, err = proc.communicate(timeout=opts.deadline())
         except subprocess.TimeoutExpired:
@@ -227,12 +230,16 @@ def _run(todo: list[Submission], opts: dict, workers: int,
                    for s in todo}
         for future in as_completed(futures):
             yield futures[future], future.result()
-    finally:  # interrupted: no new graders, and the running ones are killed
+    except BaseException:  # interrupted: no new graders, and the running ones are killed
         pool.shutdown(wait=False, cancel_futures=True)
         with _LIVE_LOCK:
+            _STOPPING.set()
             for pid in list(_LIVE):
                 _killpg(pid)
+        raise
+    finally:
         pool.shutdown(wait=True)
+        _STOPPING.clear()
 
 
 def _run_dask(todo: list[Submission], opts: dict, scheduler: str):
