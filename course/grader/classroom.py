@@ -247,8 +247,8 @@ def _run_dask(todo: list[Submission], opts: dict, scheduler: str):
         from distributed import Client
         from distributed import as_completed as dask_completed
     except ImportError:
-        raise SystemExit("class --dask needs dask.distributed: pip install -e '.[instructors]' "
-                         "(or pip install distributed)") from None
+        raise SystemExit("class --dask needs dask.distributed: pip install distributed "
+                         "(it is in the course's test extra)") from None
     with Client(scheduler) as client:
         futures = {client.submit(grade_bytes, s.path.name, s.path.read_bytes(), opts,
                                  key=f"grade-{s.key}-{_sha(s.path)[:12]}", pure=False): s

@@ -89,10 +89,15 @@ def _class(args) -> int:
     from .classroom import Gradebook, grade_class
     from .feedback import write_csv, write_feedback
 
-    out = args.out or args.submissions.with_name(args.submissions.name + ".grades")
+    root = args.submissions.resolve()
+    out = args.out or root.with_name(root.name + ".grades")
     scheduler, cluster = args.dask, None
     if scheduler and scheduler.startswith("local:"):
-        from distributed import LocalCluster
+        try:
+            from distributed import LocalCluster
+        except ImportError:
+            raise SystemExit("class --dask needs dask.distributed: pip install distributed "
+                             "(it is in the course's test extra)") from None
 
         cluster = LocalCluster(n_workers=int(scheduler[6:]), threads_per_worker=1,
                                processes=True, dashboard_address=None)
