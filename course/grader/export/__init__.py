@@ -21,14 +21,18 @@ from ...exercises import SOLUTIONS
 from ..specs import task as get_task
 
 # Silences warnings and sends stray stderr to stdout while the check runs: nbgrader scores a
-# test cell 0 on *any* stderr output, and warns when the cell's value is True.
+# test cell 0 on *any* stderr output, and warns when the cell's value is True. ``check`` shows
+# a verdict and never raises; a test cell must fail on a wrong answer, so it raises the hint.
 SAFE_CHECK = """import contextlib as _contextlib
 import sys as _sys
 import warnings as _warnings
 
 with _warnings.catch_warnings(), _contextlib.redirect_stderr(_sys.stdout):
     _warnings.simplefilter("ignore")
-    _passed = check({task_id!r}, {names})"""
+    _verdict = check({task_id!r}, {names})
+if not _verdict:
+    raise AssertionError(_verdict.message)
+print(_verdict.message)"""
 
 _GRADE_ID = re.compile(r"[^a-zA-Z0-9_-]")
 

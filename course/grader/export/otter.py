@@ -26,7 +26,7 @@ from ..specs import task as get_task
 from . import grader_meta, read
 
 # Otter compares a test's output with the master's (empty): the check must print nothing when
-# it passes. Warnings and the cross-check table are swallowed; a failure raises our hint.
+# it passes. Warnings and the cross-check table are swallowed; a wrong answer raises our hint.
 OTTER_CHECK = """import contextlib as _contextlib
 import io as _io
 import warnings as _warnings
@@ -34,7 +34,9 @@ import warnings as _warnings
 with _warnings.catch_warnings(), _contextlib.redirect_stdout(_io.StringIO()), \\
         _contextlib.redirect_stderr(_io.StringIO()):
     _warnings.simplefilter("ignore")
-    _passed = check({task_id!r}, {names})"""
+    _verdict = check({task_id!r}, {names})
+if not _verdict:
+    raise AssertionError(_verdict.message)"""
 
 _MARKER = re.compile(r"^([ \t]*)### (BEGIN|END) SOLUTION[ \t]*$", re.MULTILINE)
 
