@@ -37,7 +37,7 @@ BUDGET ?= learning
 lab: install
 	$(PY) -m course.lab --budget $(BUDGET)
 
-test: install browser-deps
+test: install browser-deps instructor-tools
 	@scripts/test.sh $(PY)
 
 # --- the rest -------------------------------------------------------------------------------
@@ -53,6 +53,7 @@ chapters: install
 	$(PY) -m course.build_notebook chapters/*.ipynb
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(TOOLS_VENV) *.egg-info .pytest_cache .ruff_cache .hypothesis
 
 include mk/grade.mk
+include mk/instructors.mk

@@ -23,6 +23,11 @@ def notebooks(paths: list[Path]) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in ("class", "export", "gradescope"):  # the instructors' subcommands
+        from .instructor_cli import main as instructor_main
+
+        return instructor_main(argv)
     parser = argparse.ArgumentParser(prog="python -m course.grader",
                                      description="Grade exercise notebooks.")
     parser.add_argument("paths", nargs="+", type=Path, help="notebooks or folders of them")
