@@ -34,7 +34,9 @@ class Options:
     cell_timeout: float = 30.0
     total_timeout: float = 300.0
     task_timeout: float = 20.0
-    memory_mb: int = 1024
+    memory_mb: int = 1024  # each task's scoring process
+    kernel_memory_mb: int = 2048  # the notebook's kernel (each of its processes)
+    unsafe_no_isolation: bool = False  # run without bwrap: only for a learner's own notebook
     execute: bool = True  # run the notebook in a kernel first (the learner's view)
     seed: int | None = None  # None: a fresh random seed per notebook
 
@@ -78,13 +80,15 @@ def grade_notebook(path: Path | str, options: Options | None = None) -> Notebook
     if options.execute:
         before = _fingerprint()
         with tempfile.TemporaryDirectory(prefix="dcg-run-") as cwd:
-            report.run = run_notebook(nb, Path(cwd), options.cell_timeout, options.total_timeout)
+            report.run = run_notebook(nb, Path(cwd), options.cell_timeout, options.total_timeout,
+                                      options.kernel_memory_mb, not options.unsafe_no_isolation)
         changed = sorted(k for k, v in _fingerprint().items() if before.get(k) != v)
         if changed:  # graded all the same, from copies taken before the notebook ran
             report.problems.append(f"course files changed on disk while the notebook ran: "
                                    f"{', '.join(changed[:5])}")
     rng = np.random.default_rng(seed)
-    limits = sandbox.Limits(timeout=options.task_timeout, memory_mb=options.memory_mb)
+    limits = sandbox.Limits(timeout=options.task_timeout, memory_mb=options.memory_mb,
+                            isolate=not options.unsafe_no_isolation)
     for task, result in zip(chapter.tasks, report.tasks):
         _grade_task(task, chapter, nb, rng, limits, report.run, result)
     return report
