@@ -1,0 +1,93 @@
+"""Each grading run starts from a verified state: the course and the Python it runs on.
+
+``check()`` compares a fingerprint of what a submission could use against the one taken the
+first time it was called (at the grader's start-up): the engine's and the course tooling's
+files by content (sha256), and every file and folder of the Python installation and the venv
+the sandbox sees (``isolation.python_paths()``) by metadata -- path, type, size, mtime, ctime
+(which no user can set back) and inode -- so a planted ``.pth``, a stale ``.pyc``, an edited
+module or a FIFO shows. The sandbox mounts all of it read-only; this is the check that it held.
+Measured here: about 1 s for the 1.6 GB venv and the standard library (50,000 entries, warm
+cache, two busy cores); the runner skips the check before a notebook when the one after the previous
+notebook passed under ``FRESH_S`` seconds ago (nothing of ours ran in between).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+import sys
+import time
+from pathlib import Path
+
+from . import isolation
+
+FRESH_S = 5.0
+_BASELINE: dict[str, str] = {}
+_LAST_CLEAN = [-1e9]
+
+
+def _digest_tree(root: Path, by_content: bool, skip: frozenset = frozenset()) -> str:
+    h = hashlib.sha256()
+    stack = [str(root)]
+    while stack:
+        folder = stack.pop()
+        if folder in skip:
+            continue
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as err:
+            h.update(f"{folder}: unreadable {err.errno}\n".encode())
+            continue
+        for entry in entries:
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            h.update(f"{entry.path}\0{st.st_mode}\0{st.st_size}\0{st.st_mtime_ns}\0"
+                     f"{st.st_ctime_ns}\0{st.st_ino}\n".encode(errors="surrogateescape"))
+            if stat.S_ISDIR(st.st_mode):
+                stack.append(entry.path)
+            elif by_content and stat.S_ISREG(st.st_mode):
+                with open(entry.path, "rb") as f:
+                    h.update(hashlib.sha256(f.read()).digest())
+    return h.hexdigest()
+
+
+def fingerprint() -> dict[str, str]:
+    prints = {str(isolation.REPO_ROOT / part): _digest_tree(isolation.REPO_ROOT / part, True)
+              for part in ("engine", "course") if (isolation.REPO_ROOT / part).is_dir()}
+    for path in _python_roots():
+        prints[path] = _digest_tree(Path(path), False, _unused())
+    return prints
+
+
+def _python_roots() -> list[str]:
+    """What Python imports from: the sys.path installations and the venv (bin, pyvenv.cfg)."""
+    roots = {str(Path(sys.prefix).resolve())}
+    for entry in sys.path:
+        path = Path(entry or ".").resolve()
+        if any(isolation._inside(path, Path(p)) for p in isolation.python_paths()):
+            roots.add(str(path))
+    return sorted(r for r in roots if not any(o != r and isolation._inside(Path(r), Path(o))
+                                              for o in roots))
+
+
+def _unused() -> frozenset:
+    """The base installation's own site-packages, when the venv does not use it."""
+    used = {str(Path(e or ".").resolve()) for e in sys.path}
+    base = Path(sys.base_prefix).resolve() / "lib"
+    return frozenset(str(p) for p in base.glob("python3*/site-packages") if str(p) not in used)
+
+
+def check(before_run: bool = False) -> list[str]:
+    """The roots that changed since the first call (empty: all as at start-up)."""
+    if before_run and time.monotonic() - _LAST_CLEAN[0] < FRESH_S:
+        return []
+    now = fingerprint()
+    if not _BASELINE:
+        _BASELINE.update(now)
+    changed = sorted(k for k in _BASELINE.keys() | now.keys() if _BASELINE.get(k) != now.get(k))
+    if not changed:
+        _LAST_CLEAN[0] = time.monotonic()
+    return changed
