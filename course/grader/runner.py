@@ -104,7 +104,7 @@ def _grade(path: Path, options: Options, report: NotebookReport):
         with tempfile.TemporaryDirectory(prefix="dcg-run-") as cwd:
             report.run = run_notebook(nb, Path(cwd), options.cell_timeout, options.total_timeout,
                                       options.kernel_memory_mb, not options.unsafe_no_isolation)
-        changed = integrity.check()
+        changed = integrity.check(after_run=True)
         if changed:  # this run fails loudly; the next one refuses to start (see _refusal)
             report.problems.append(f"{INTEGRITY}: {', '.join(changed[:5])}")
             for result in report.tasks:
