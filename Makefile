@@ -26,6 +26,7 @@ install: $(STAMP) system-deps
 
 system-deps:
 	@scripts/system-deps.sh graphviz
+	@scripts/system-deps.sh bubblewrap
 
 browser-deps:
 	@scripts/system-deps.sh chromium

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Install a system program the course needs, if it is missing: graphviz (`dot`, for the graph
-# pictures) or chromium (for the browser test). As root we apt-get it; otherwise we say how.
+# pictures), bubblewrap (`bwrap`, the grader's sandbox) or chromium (for the browser test).
+# As root we apt-get it; otherwise we say how.
 set -euo pipefail
 what="$1"
 case "$what" in
   graphviz) binary=dot;              package=graphviz ;;
+  bubblewrap) binary=bwrap;          package=bubblewrap ;;
   chromium) binary=/usr/bin/chromium; package=chromium ;;
   *) echo "system-deps.sh: unknown dependency '$what'" >&2; exit 2 ;;
 esac
@@ -17,6 +19,9 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
 elif [ "$what" = graphviz ]; then
   echo "!! graphviz's 'dot' is not installed: graphs will be shown as text."
   echo "   Install it with: sudo apt-get install graphviz   (or: conda install -c conda-forge graphviz)"
+elif [ "$what" = bubblewrap ]; then
+  echo "!! bubblewrap's 'bwrap' is not installed: the grader refuses to grade without its sandbox."
+  echo "   Install it with: sudo apt-get install bubblewrap   (see INSTRUCTORS.md)"
 else
   echo "!! chromium is not installed: the browser test will be skipped."
   echo "   Install it with: sudo apt-get install chromium"
