@@ -213,11 +213,48 @@ def unwrapped(argv: list[str], jail: Jail, uid: int | None = None) -> list[str]:
     return [sys.executable, "-I", "-S", "-c", _LAUNCHER, _limits(jail, uid), *argv]
 
 
-def scratch_dir(prefix: str, uid: int | None) -> Path:
-    """A host directory the sandbox's uid may write (for the kernel's sockets)."""
-    import tempfile
+def kill_tree(pid: int, wait_s: float = 10.0):
+    """SIGKILL ``pid`` and every descendant (in a sandbox, ``setsid`` and double-forked daemons
+    stay descendants: bwrap's init reaps them), then wait until all are gone."""
+    import signal
+    import time
 
-    path = Path(tempfile.mkdtemp(prefix=prefix))
-    if uid is not None:
-        os.chown(path, uid, uid)
-    return path
+    family = _descendants(pid) | {pid}
+    for member in family:
+        try:
+            os.kill(member, signal.SIGKILL)
+        except OSError:
+            pass
+    deadline = time.monotonic() + wait_s
+    while time.monotonic() < deadline:
+        alive = [m for m in family if _alive(m)]
+        if not alive:
+            return
+        time.sleep(0.05)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except OSError:
+        return False
+
+
+def _descendants(root: int) -> set[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/stat", "rb") as f:
+                    ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    found, stack = set(), [root]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            if child not in found:
+                found.add(child)
+                stack.append(child)
+    return found

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -186,7 +185,10 @@ def run_notebook(nb: NotebookNode, cwd: Path, cell_timeout: float = 30.0,
     try:
         with client.setup_kernel(env=env, cwd=str(cwd), stdin=subprocess.DEVNULL,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL):
-            _run_cells(client, run, code, cell_timeout, total_timeout, deadline)
+            try:
+                _run_cells(client, run, code, cell_timeout, total_timeout, deadline)
+            finally:  # while the sandbox's processes are still our descendants
+                _reap(km)
     except Exception as err:  # the kernel failed to start or to stop: report, don't crash
         note(run, CellEvent(-1, "kernel", f"{type(err).__name__}: {str(err)[:300]}"))
     finally:
@@ -225,11 +227,7 @@ def _reap(km):
     process = getattr(getattr(km, "provisioner", None), "process", None)
     if process is None:
         return
-    for send in (lambda: os.killpg(process.pid, signal.SIGKILL), process.kill):
-        try:
-            send()
-        except (ProcessLookupError, PermissionError, OSError):
-            pass
+    isolation.kill_tree(process.pid)
     try:
         process.wait(timeout=10)
     except subprocess.TimeoutExpired:

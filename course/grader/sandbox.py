@@ -134,6 +134,7 @@ def _kill_group(proc):
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+    isolation.kill_tree(proc.pid)
     proc.wait()
 
 
