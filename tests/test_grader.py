@@ -54,7 +54,7 @@ def test_exercises_score_nothing(chapter):
     report = grade_notebook(path, Options(execute=False))
     assert report.score == 0 and report.max_score == sum(t.points for t in
                                                          CHAPTERS[chapter].tasks)
-    assert set(statuses(report).values()) == {"todo"}
+    assert set(statuses(report).values()) == {"todo"}, report.problems
 
 
 # --- hostile notebooks ------------------------------------------------------------------------

@@ -13,6 +13,7 @@ previous notebook passed under ``FRESH_S`` seconds ago (no submission's code ran
 
 from __future__ import annotations
 
+import compileall
 import hashlib
 import os
 import stat
@@ -27,38 +28,41 @@ _BASELINE: dict[str, str] = {}
 _LAST_CLEAN = [-1e9]
 
 
-def _digest_tree(root: Path, by_content: bool, skip: frozenset = frozenset()) -> str:
-    h = hashlib.sha256()
+def _digest_tree(root: Path, by_content: bool, skip: frozenset = frozenset()) -> dict:
+    """{path: digest of its metadata (and content)} for everything under ``root``."""
+    found = {}
     stack = [str(root)]
     while stack:
         folder = stack.pop()
         if folder in skip:
             continue
         try:
-            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+            entries = list(os.scandir(folder))
         except OSError as err:
-            h.update(f"{folder}: unreadable {err.errno}\n".encode())
+            found[folder] = f"unreadable {err.errno}"
             continue
         for entry in entries:
             try:
                 st = entry.stat(follow_symlinks=False)
             except OSError:
                 continue
-            h.update(f"{entry.path}\0{st.st_mode}\0{st.st_size}\0{st.st_mtime_ns}\0"
-                     f"{st.st_ctime_ns}\0{st.st_ino}\n".encode(errors="surrogateescape"))
+            mark = f"{st.st_mode} {st.st_size} {st.st_mtime_ns} {st.st_ctime_ns} {st.st_ino}"
             if stat.S_ISDIR(st.st_mode):
                 stack.append(entry.path)
             elif by_content and stat.S_ISREG(st.st_mode):
                 with open(entry.path, "rb") as f:
-                    h.update(hashlib.sha256(f.read()).digest())
-    return h.hexdigest()
+                    mark += " " + hashlib.sha256(f.read()).hexdigest()
+            found[entry.path] = mark
+    return found
 
 
 def fingerprint() -> dict[str, str]:
-    prints = {str(isolation.REPO_ROOT / part): _digest_tree(isolation.REPO_ROOT / part, True)
-              for part in ("engine", "course") if (isolation.REPO_ROOT / part).is_dir()}
+    prints = {}
+    for part in ("engine", "course"):
+        if (isolation.REPO_ROOT / part).is_dir():
+            prints.update(_digest_tree(isolation.REPO_ROOT / part, True))
     for path in _python_roots():
-        prints[path] = _digest_tree(Path(path), False, _unused())
+        prints.update(_digest_tree(Path(path), False, _unused()))
     return prints
 
 
@@ -81,10 +85,13 @@ def _unused() -> frozenset:
 
 
 def check(before_run: bool = False, after_run: bool = False) -> list[str]:
-    """The roots that changed since the first call (empty: all as at start-up). A check
-    ``before_run`` is skipped when the last ``after_run`` check passed under FRESH_S ago."""
+    """What changed since the first call (empty: all as at start-up). A check ``before_run``
+    is skipped when the last ``after_run`` check passed under FRESH_S ago."""
     if before_run and time.monotonic() - _LAST_CLEAN[0] < FRESH_S:
         return []
+    if not _BASELINE:  # compiled now, so that our own later imports write no .pyc there
+        for part in ("engine", "course"):
+            compileall.compile_dir(isolation.REPO_ROOT / part, quiet=2)
     now = fingerprint()
     if not _BASELINE:
         _BASELINE.update(now)
