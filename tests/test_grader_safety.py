@@ -266,7 +266,7 @@ def test_a_changed_venv_fails_the_run_loudly(tmp_path, monkeypatch):
     monkeypatch.setattr(integrity, "_LAST_CLEAN", [-1e9])
     assert integrity.check() == []
     (site / "evil.pth").write_text("import os\n")
-    assert integrity.check() == [str(site)]
+    assert integrity.check() == [str(site / "evil.pth")]
     report = grade_notebook(FIXTURES / "02_wrong_types.ipynb", Options(execute=False))
     assert report.score == 0 and INTEGRITY in report.problems[0]
     assert {t.status for t in report.tasks} == {"error"}

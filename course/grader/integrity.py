@@ -2,7 +2,8 @@
 
 ``check()`` compares a fingerprint of what a submission could use against the one taken the
 first time it was called (at the grader's start-up): the engine's and the course tooling's
-files by content (sha256), and every file and folder of the Python installation and the venv
+files by content (sha256; not their ``__pycache__``, which the grader's own imports may
+write), and every file and folder of the Python installation and the venv
 the sandbox sees (``isolation.python_paths()``) by metadata -- path, type, size, mtime, ctime
 (which no user can set back) and inode -- so a planted ``.pth``, a stale ``.pyc``, an edited
 module or a FIFO shows. The sandbox mounts all of it read-only; this is the check that it held.
@@ -13,7 +14,6 @@ previous notebook passed under ``FRESH_S`` seconds ago (no submission's code ran
 
 from __future__ import annotations
 
-import compileall
 import hashlib
 import os
 import stat
@@ -58,9 +58,11 @@ def _digest_tree(root: Path, by_content: bool, skip: frozenset = frozenset()) ->
 
 def fingerprint() -> dict[str, str]:
     prints = {}
-    for part in ("engine", "course"):
-        if (isolation.REPO_ROOT / part).is_dir():
-            prints.update(_digest_tree(isolation.REPO_ROOT / part, True))
+    for part in ("engine", "course"):  # not their __pycache__: the grader's own imports
+        root = isolation.REPO_ROOT / part  # write there (the sandbox cannot)
+        if root.is_dir():
+            prints.update(_digest_tree(root, True, frozenset(
+                str(p) for p in root.rglob("__pycache__"))))
     for path in _python_roots():
         prints.update(_digest_tree(Path(path), False, _unused()))
     return prints
@@ -89,9 +91,6 @@ def check(before_run: bool = False, after_run: bool = False) -> list[str]:
     is skipped when the last ``after_run`` check passed under FRESH_S ago."""
     if before_run and time.monotonic() - _LAST_CLEAN[0] < FRESH_S:
         return []
-    if not _BASELINE:  # compiled now, so that our own later imports write no .pyc there
-        for part in ("engine", "course"):
-            compileall.compile_dir(isolation.REPO_ROOT / part, quiet=2)
     now = fingerprint()
     if not _BASELINE:
         _BASELINE.update(now)
