@@ -214,6 +214,7 @@ def test_grader_memory_reports_and_processes_under_floods(tmp_path):
     report = json.loads(out.read_text())["notebooks"][0]
     assert report["score"] == 7 and out.stat().st_size < MAX_REPORT_BYTES
     assert report["run"]["output_bytes"] > 100_000_000  # the floods were counted, not kept
+    assert any("more events not kept" in e for e in report["run"]["events"])
     assert leftovers() == []
 
 
