@@ -206,7 +206,7 @@ def test_grader_memory_reports_and_processes_under_floods(tmp_path):
                "print('MAXRSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "
                "file=sys.stderr)\nsys.exit(code)")
     done = subprocess.run([sys.executable, "-c", wrapper, str(tmp_path), "--json", str(out),
-                           "--cell-timeout", "20", "--timeout", "90", "--task-timeout", "8"],
+                           "--cell-timeout", "10", "--timeout", "90", "--task-timeout", "8"],
                           capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert done.returncode == 0, done.stderr[-2000:]
     rss_mb = int(done.stderr.split("MAXRSS")[1].split()[0]) / 1024
