@@ -141,6 +141,15 @@ def test_scoring_sandbox_path_and_pickle():
     assert answer.data["load_error"]["error"] == "UnpicklingError"  # numpy wraps our refusal
 
 
+def test_scoring_sandbox_sees_no_course():
+    paths = [str(ROOT / "solutions"), str(ROOT / "course"), str(ROOT / "engine"), "/course",
+             str(Path(sys.prefix) / "bin")]
+    answer = run_source(f"import os\nraise RuntimeError(repr([os.path.exists(p) for p in "
+                        f"{paths!r}] + [os.getuid()]))")
+    seen = eval(answer.data["load_error"]["message"].split(" (line")[0])  # noqa: S307
+    assert seen[:-1] == [False, False, False, False, True] and seen[-1] != os.getuid()
+
+
 def test_scoring_sandbox_leaves_no_process_and_no_file():
     answer = run_source(f"import subprocess, sys\nsubprocess.Popen([sys.executable, '-c', "
                         f"'import time; time.sleep(60)  # {MARK}'], start_new_session=True)\n"
@@ -249,8 +258,8 @@ def test_monster_notebooks_get_a_report(tmp_path, make):
         source = ("x = '" + "y" * 19_000_000 + "'") if make == "huge_cell" else \
             ("x = " + "(" * 100_000 + "1" + ")" * 100_000)
         nb = {"cells": [{"cell_type": "code", "source": source, "metadata": {
-            "grader": {"task": t}}, "outputs": [], "execution_count": None}
-            for t in ("ch2.chain_rule", "ch2.backward", "ch2.numerical_grad")],
+            "grader": {"task": t}}, "outputs": [], "execution_count": None, "id": f"c{i}"}
+            for i, t in enumerate(("ch2.chain_rule", "ch2.backward", "ch2.numerical_grad"))],
             "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
         path.write_text(json.dumps(nb))
     report = grade_notebook(path, Options(execute=False, seed=1))
