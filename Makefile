@@ -27,6 +27,7 @@ install: $(STAMP) system-deps
 system-deps:
 	@scripts/system-deps.sh graphviz
 	@scripts/system-deps.sh cjk-fonts
+	@scripts/system-deps.sh bubblewrap
 
 browser-deps:
 	@scripts/system-deps.sh chromium
