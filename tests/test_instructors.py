@@ -258,3 +258,13 @@ def test_every_chapter_is_exported():
 
 if os.name != "posix":  # process groups and SIGTERM
     pytestmark = pytest.mark.skip("POSIX only")
+
+
+def test_class_grading_refuses_without_the_sandbox(tmp_path, monkeypatch, capsys):
+    from course.grader import instructor_cli, isolation
+
+    (tmp_path / "subs" / "alice").mkdir(parents=True)
+    monkeypatch.setattr(isolation, "available", lambda: "the isolation tool bwrap is not installed")
+    assert instructor_cli.main(["class", str(tmp_path / "subs")]) == 2
+    assert "refusing to grade a class: the isolation tool bwrap" in capsys.readouterr().err
+    assert not (tmp_path / "subs.grades").exists()

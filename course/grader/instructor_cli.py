@@ -86,9 +86,14 @@ def main(argv: list[str]) -> int:
 
 
 def _class(args) -> int:
+    from . import isolation
     from .classroom import Gradebook, grade_class
     from .feedback import write_csv, write_feedback
 
+    missing = isolation.available()
+    if missing:  # other people's notebooks are graded in the sandbox or not at all
+        print(f"refusing to grade a class: {missing}", file=sys.stderr)
+        return 2
     root = args.submissions.resolve()
     out = args.out or root.with_name(root.name + ".grades")
     scheduler, cluster = args.dask, None
