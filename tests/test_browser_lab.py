@@ -7,27 +7,26 @@ course.lab's argv and environment, autosave on):
 - a training loop's course.notebook.progress bar renders as a widget, not as text.
 
 The server runs on a mirror of the repository whose chapters/ are copies, so the repository is
-never written to. The helpers come from test_browser.py (the chapter-1 run-all test).
+never written to. The helpers come from browser_support.py (shared with test_browser.py).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-from test_browser import (
+from browser_support import (
     CHROMIUM,
     CHROMIUM_ARGS,
     KERNEL_IDLE_JS,
     LAB_SETTINGS,
     PAGE_LOAD_S,
-    mirror_with_copy,
+    mirror,
     stop,
     wait_for_server,
 )
@@ -80,11 +79,7 @@ def serve(tmp_path: Path, notebooks: list[Path]):
     """A mirror of the repository whose chapters are copies; the server, its argv and env as
     `make lab` makes them (test budget, so a cell run here is quick)."""
     root = tmp_path / "root"
-    mirror_with_copy(notebooks[0], root)
-    for nb in notebooks[1:]:
-        target = root / nb.relative_to(REPO)
-        target.unlink(missing_ok=True)
-        shutil.copy2(nb, target)
+    mirror(notebooks, root)
     settings = tmp_path / "lab-settings"
     for name, values in SETTINGS.items():
         path = settings / name
@@ -108,7 +103,7 @@ def serve(tmp_path: Path, notebooks: list[Path]):
                             cwd=REPO, env=env, stdout=log_file, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL)
     try:
-        wait_for_server(proc, port, token, log)
+        wait_for_server(proc, f"http://127.0.0.1:{port}/api/status?token={token}", log)
     except BaseException:
         stop(proc)
         raise

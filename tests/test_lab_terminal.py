@@ -17,7 +17,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-from test_browser import mirror_with_copy, stop, wait_for_server
+from browser_support import mirror, stop, wait_for_server
 
 from course import lab
 
@@ -64,7 +64,7 @@ async def run_in_terminal(port: int, token: str, cwd: Path, line: str) -> str:
 def test_the_printed_grading_command_runs_in_the_labs_terminal(tmp_path):
     command = printed_grading_command(EXERCISE)
     root = tmp_path / "root"
-    rel = mirror_with_copy(EXERCISE, root)  # the grade JSON lands in the copy, not the repo
+    rel = mirror([EXERCISE], root)[0]  # the grade JSON lands in the copy, not the repo
     env = lab.lab_env("test", base=dict(
         os.environ,
         # A login profile or ~/.bashrc that puts another python first, as conda or a distro's
@@ -82,7 +82,7 @@ def test_the_printed_grading_command_runs_in_the_labs_terminal(tmp_path):
                                 cwd=REPO, env=env, stdout=log_file, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL)
         try:
-            wait_for_server(proc, port, token, log)
+            wait_for_server(proc, f"http://127.0.0.1:{port}/api/status?token={token}", log)
             out = asyncio.run(run_in_terminal(port, token, root, f"command -v python; {command}"))
         finally:
             stop(proc)
