@@ -194,9 +194,10 @@ ANSWERS = {
               hint="all-gather"),
         wrong("averages instead of summing", _ring(result="np.concatenate(c) / n"),
               hint="don't divide", sandbox=True),
-        wrong("N steps per phase instead of N - 1", _ring(steps="n")),
+        wrong("N steps per phase instead of N - 1", _ring(steps="n"),
+              hint="N − 1 steps"),
         wrong("counts the whole array per step", _ring(count="np.size(arrays[0])"),
-              hint="not the whole array"),
+              hint="one chunk"),
         wrong("adds into the caller's arrays in place", _ring().replace(
             "np.array(a, dtype=float)", "np.asarray(a)").replace(
             "chunks[dst][c] = chunks[dst][c] + data if phase == \"reduce-scatter\" else data",
@@ -204,7 +205,8 @@ ANSWERS = {
             "                else:\n                    chunks[dst][c] = data"),
               hint="changed the arrays it was given", sandbox=True),
         wrong("chunk index walks the wrong way", _ring(
-            chunk='(r + s + (phase == "all-gather")) % n')),
+            chunk='(r + s + (phase == "all-gather")) % n'),
+              hint="should end with the elementwise sum"),
         wrong("counts only the reduce-scatter's sends", """
             import numpy as np
 

@@ -178,8 +178,15 @@ def _ring_judge(case, out):
         return None
     if all(s == (n - 1) * size / n for s in sent):
         return "count the all-gather's N − 1 steps too: 2(N − 1) chunks of n/N in all"
-    if all(s in ((n - 1) * size, 2 * (n - 1) * size) for s in sent):
+    whole = all(s in ((n - 1) * size, 2 * (n - 1) * size) for s in sent)
+    n_steps = all(s == 2 * size for s in sent)  # N steps a phase, a chunk each
+    if whole and n_steps:  # N = 2: the two mistakes count the same
+        return ("each phase has N − 1 steps and each step sends one chunk (n/N elements): "
+                "2(N − 1) · n/N in all")
+    if whole:
         return "each step sends one chunk (n/N elements), not the whole array"
+    if n_steps:
+        return "each phase has N − 1 steps (s = 0 … N − 2), not N: 2(N − 1) chunks in all"
     return f"each worker sends 2(N − 1)/N · n = {want:g} elements; counted {sent}"
 
 
