@@ -487,7 +487,13 @@ def _buckets(ns, case):
 
 @probe("ch10.ring")
 def _ring(ns, case):
-    out = ns["ring_all_reduce"]([decode(a) for a in case["arrays"]])
+    arrays = [decode(a) for a in case["arrays"]]
+    given = [a.copy() for a in arrays]
+    out = ns["ring_all_reduce"](arrays)
+    if not all(np.array_equal(a, b) for a, b in zip(arrays, given, strict=True)):
+        raise ValueError("ring_all_reduce changed the arrays it was given (the workers' own "
+                         "gradients): work on copies, e.g. np.array(a, dtype=float), before "
+                         "adding chunks in place")
     if not isinstance(out, tuple | list) or len(out) != 2:
         raise TypeError("ring_all_reduce should return a pair (results, sent)")
     results, sent = out

@@ -28,9 +28,9 @@ def valid(label: str, source: str) -> Answer:
 
 
 def all_answers() -> dict[str, list[Answer]]:
-    from . import ch1, ch2, ch3, ch4, ch5, ch6, ch7, ch8, ch9
+    from . import ch1, ch2, ch3, ch4, ch5, ch6, ch7, ch8, ch9, ch10
 
     answers = {}
-    for module in (ch1, ch2, ch3, ch4, ch5, ch6, ch7, ch8, ch9):
+    for module in (ch1, ch2, ch3, ch4, ch5, ch6, ch7, ch8, ch9, ch10):
         answers.update(module.ANSWERS)
     return answers
