@@ -66,15 +66,18 @@ ATTACKS = {  # fixture: status of each task (a pass is a task the notebook reall
     "02_attack_contaminate": ["todo"] * 3,
     "02_attack_resources": ["pass"] * 3,
     "02_attack_reports": ["error", "pass", "pass"],
-    "02_attack_answers": ["fail", "error", "timeout"],
+    # a 3-million-entry answer: refused as too large, or out of time while it is written
+    "02_attack_answers": ["fail", "error", {"error", "timeout"}],
 }
 
 
 @pytest.mark.parametrize("name", sorted(ATTACKS))
 def test_attack_gains_nothing_and_leaves_nothing(name):
     report = graded(name)
-    assert [t.status for t in report.tasks] == ATTACKS[name], [t.as_dict() for t in
-                                                               report.tasks]
+    expected = [e if isinstance(e, set) else {e} for e in ATTACKS[name]]
+    assert len(report.tasks) == len(expected)
+    assert all(t.status in e for t, e in zip(report.tasks, expected)), [
+        t.as_dict() for t in report.tasks]
     assert report.score == sum(t.max_points for t in report.tasks if t.status == "pass")
     assert leftovers() == []
     assert integrity.check() == []  # course and venv as at start-up
