@@ -55,7 +55,7 @@ class Tensor:
     shape = property(lambda self: tuple(self.array.shape))
     dtype = property(lambda self: self.array.dtype)
     ndim = property(lambda self: self.array.ndim)
-    device = property(lambda self: "cpu")
+    device = property(lambda self: backend.device_of(self.array))
     is_leaf = property(lambda self: self.grad_fn is None)
 
     def size(self, dim=None):
@@ -225,6 +225,9 @@ class Tensor:
         return self._inplace(_op, lambda a, b: xp.divide(a, b, out=a, casting="unsafe"), other)
 
     def copy_(self, src):
+        """Copy ``src``'s values in (across devices too, as torch: an explicit copy)."""
+        if type(self.array) is not np.ndarray:
+            src = backend.to_device(src.array if isinstance(src, Tensor) else src, self.device)
         return self._inplace("copy_", lambda a, b: xp.copyto(a, b, casting="unsafe"), src)
 
     def fill_(self, value):

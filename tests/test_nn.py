@@ -144,8 +144,9 @@ def test_to_double_keeps_the_same_parameters():
     assert all(p.dtype == np.float64 and p.grad.dtype == np.float64 for p in m.parameters())
     assert m.float().weight.dtype == np.float32
     assert m.to(torch.device("cpu"), engine.float64).weight.dtype == np.float64
-    with pytest.raises(ValueError, match="CPU only"):
-        m.to("cuda")
+    m.to("strict")  # the CPU stand-in for a GPU: same Parameter objects, arrays moved
+    assert list(m.parameters()) == before and m.weight.device == "strict"
+    assert m.weight.grad.device == "strict" and m.cpu().weight.device == "cpu"
 
 
 def test_buffers_are_saved_and_loaded_after_parameters():
