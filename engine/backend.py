@@ -155,6 +155,17 @@ def result_array(value):
     return np.asarray(value)
 
 
+def asarray_like(value, like, dtype=None):
+    """``value`` (a number, or host data) as an array on ``like``'s device. A number on a
+    device becomes a numpy scalar, which CuPy takes without a copy (it refuses numpy arrays)."""
+    if type(like) is np.ndarray:
+        return np.asarray(value, dtype=dtype)
+    if isinstance(value, int | float | bool | np.generic):
+        return np.dtype(dtype or np.asarray(value).dtype).type(value)
+    return to_device(np.asarray(value, dtype=dtype) if device_of(value) == CPU else value,
+                     device_of(like))
+
+
 def as_strided(x, shape, strides):
     """A read-only strided view of ``x`` (numpy's stride tricks; CuPy's on the GPU)."""
     if type(x) is np.ndarray:

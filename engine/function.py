@@ -72,7 +72,7 @@ class Function:
         ctx.needs_input_grad = tuple(needs)
         try:
             out = cls.forward(ctx, *arrays, **kwargs)
-        except (TypeError, ValueError) as err:  # CuPy: "Unsupported type" for a numpy operand
+        except (TypeError, ValueError):  # CuPy: "Unsupported type" for a numpy operand
             mixed = backend.same_device_error(cls.op_name(), [a for a in args
                                                               if isinstance(a, Tensor)])
             if mixed is not None:

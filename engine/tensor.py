@@ -343,7 +343,8 @@ class RemovableHandle:
 
 def _accumulate(t, g):
     if t.grad is None:  # own copy (an array, not a numpy scalar): g may be shared or read-only
-        t.grad = Tensor._make(xp.array(g, dtype=t.dtype, order="C"))  # C order: fast updates
+        # C order: fast updates
+        t.grad = Tensor._make(backend.xp_of(g).array(g, dtype=t.dtype, order="C"))
     else:
         t.grad.array += g
 

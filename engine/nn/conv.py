@@ -19,7 +19,7 @@ any strides, and ``reshape`` (e.g. a flatten before a Linear) copies where it mu
 """
 
 
-from ..backend import xp
+from ..backend import as_strided, xp, xp_of
 from ..creation import empty
 from ..function import Function
 from ..tensor import Tensor
@@ -48,9 +48,8 @@ def im2col(x, kernel_size, stride=(1, 1), padding=(0, 0), dilation=(1, 1)):
     # A view (no copy) with the six axes of that formula: moving one step along an axis moves
     # the pointer by the stride given for it. E.g. the output row y advances sh input rows.
     sn, sc, sy, sx = x.strides
-    windows = xp.lib.stride_tricks.as_strided(
-        x, shape=(c, kh, kw, n, oh, ow), strides=(sc, sy * dh, sx * dw, sn, sy * sh, sx * sw),
-        writeable=False)
+    windows = as_strided(  # read-only (numpy's stride tricks; CuPy's on the GPU)
+        x, shape=(c, kh, kw, n, oh, ow), strides=(sc, sy * dh, sx * dw, sn, sy * sh, sx * sw))
     # The copy: K·M numbers, kh·kw times the input's size (each pixel sits in ~kh·kw windows).
     return windows.reshape(c * kh * kw, n * oh * ow)
 
@@ -66,7 +65,7 @@ def col2im(cols, input_shape, kernel_size, stride=(1, 1), padding=(0, 0), dilati
     n, c, h, w = input_shape
     oh, ow = output_size(h, kh, sh, ph, dh), output_size(w, kw, sw, pw, dw)
     cols = cols.reshape(c, kh, kw, n, oh, ow)
-    dx = xp.zeros((c, n, h + 2 * ph, w + 2 * pw), cols.dtype)  # channel-major, as cols
+    dx = xp_of(cols).zeros((c, n, h + 2 * ph, w + 2 * pw), cols.dtype)  # channel-major, as cols
     for i in range(kh):
         for j in range(kw):
             y0, x0 = i * dh, j * dw  # tap (i, j) at output (y, x) read pixel (y0 + y·sh, ...)

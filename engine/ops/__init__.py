@@ -9,7 +9,7 @@ import warnings
 
 import numpy as np
 
-from ..backend import result_array, to_device, xp
+from ..backend import asarray_like, result_array, to_device, xp
 from ..tensor import Tensor
 from .activation import LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .common import operand, result_dtype, wrap_dim
@@ -161,12 +161,12 @@ def min(x, dim=None, keepdim=False):
 
 def argmax(x, dim=None, keepdim=False):
     idx = xp.argmax(x.array, axis=dim, keepdims=keepdim)
-    return Tensor._make(xp.asarray(idx, dtype=np.int64))
+    return Tensor._make(result_array(idx).astype(np.int64, copy=False))
 
 
 def argmin(x, dim=None, keepdim=False):
     idx = xp.argmin(x.array, axis=dim, keepdims=keepdim)
-    return Tensor._make(xp.asarray(idx, dtype=np.int64))
+    return Tensor._make(result_array(idx).astype(np.int64, copy=False))
 
 
 # --- shapes ----------------------------------------------------------------------------------
@@ -242,7 +242,8 @@ def stack(tensors, dim=0):
 
 def where(condition, a, b):
     like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else Tensor(a)
-    condition = condition.array if isinstance(condition, Tensor) else xp.asarray(condition)
+    condition = (condition.array if isinstance(condition, Tensor)
+                 else asarray_like(condition, like.array))
     a, b = operand(a, like), operand(b, like)
     if a.dtype != b.dtype:
         a, b = _promoted(_as_tensor(a), b)

@@ -30,8 +30,8 @@ def _is_device(value):
 def to(x, *args, dtype=None, device=None, copy=False, non_blocking=False):
     """``x`` on ``device`` and/or of ``dtype``; ``x`` itself when nothing changes (as torch).
     Arguments in any order: to("cuda"), to(engine.float64), to(other_tensor)."""
-    from . import Cast
     from ..tensor import Tensor
+    from . import Cast
 
     for a in args:
         if isinstance(a, Tensor):
