@@ -59,8 +59,6 @@ class StrictArray(NDArrayOperatorsMixin):
     # what numpy's dispatch calls: unwrap, compute with numpy, wrap (results stay on device)
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         out = kwargs.get("out")
-        if out is not None:
-            kwargs["out"] = _unwrap(out)
         result = getattr(ufunc, method)(*_unwrap(inputs), **_unwrap(kwargs))
         if out is not None:
             return out[0] if len(out) == 1 else out

@@ -178,6 +178,8 @@ class Tensor:
         else:
             grad = backend.as_array(gradient.array if isinstance(gradient, Tensor) else gradient,
                                     self.dtype)
+            if type(self.array) is not np.ndarray:  # host data for a tensor on a device: moved
+                grad = backend.to_device(grad, self.device)
             if grad.shape != self.array.shape:
                 raise RuntimeError(f"backward(): gradient has shape {tuple(grad.shape)} but the "
                                    f"tensor has shape {self.shape}; they must match (one "

@@ -334,6 +334,7 @@ def _ks_uniform(samples, low, high):
     return max(np.max(np.arange(1, n + 1) / n - s), np.max(s - np.arange(n) / n))
 
 
+@pytest.mark.cpu_only  # reads .array with numpy: host arrays by design
 def test_linear_default_init_is_torchs_distribution():
     engine.manual_seed(0)
     layer = nn.Linear(400, 300)
@@ -423,6 +424,7 @@ def test_tensor_bridge_keeps_dtype_and_copies():
     assert to_torch(np.arange(3)).dtype == torch.int64
 
 
+@pytest.mark.cpu_only  # reads .array with numpy: host arrays by design
 def test_copy_weights_both_ways_and_on_mismatch():
     ours, theirs = MLP(), TorchMLP()
     copy_weights(ours, theirs)

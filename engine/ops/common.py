@@ -55,6 +55,8 @@ def operand(x, like):
         dtype = like.dtype if like.dtype.kind != "b" else np.int64
     elif isinstance(x, float):
         dtype = like.dtype if _is_float(like.dtype) else DEFAULT_FLOAT
+    elif isinstance(x, np.generic) and type(getattr(like, "array", like)) is not np.ndarray:
+        return x  # a number already made a numpy scalar for a device (see below)
     else:
         return as_array(x)
     if type(getattr(like, "array", like)) is not np.ndarray:  # on a device: a numpy scalar,
