@@ -126,6 +126,8 @@ class StrictArray(NDArrayOperatorsMixin):
     T = property(lambda self: StrictArray(self._a.T))
 
     def __getattr__(self, name):
+        if name.startswith("__"):  # __array_interface__ & co. would let numpy copy it silently
+            raise AttributeError(name)
         attr = getattr(self._a, name)
         if not callable(attr):
             return _wrap(attr)

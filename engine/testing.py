@@ -32,7 +32,7 @@ TOLERANCES = {
 
 def _numpy(x):
     if isinstance(x, Tensor):
-        return np.asarray(x.array)
+        return to_numpy(x.array)  # a copy to the host for a tensor on a device
     if hasattr(x, "detach") and hasattr(x, "cpu"):  # a torch tensor, duck-typed
         return x.detach().cpu().numpy()
     return np.asarray(x)
