@@ -8,7 +8,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: lab test lint bench chapters install system-deps browser-deps clean
+.PHONY: lab test lint bench chapters install system-deps browser-deps clean gpu-check
 .DEFAULT_GOAL := help
 
 help:
@@ -43,6 +43,11 @@ lint: $(STAMP)
 
 bench: install
 	$(PY) -m bench $(BENCH)
+
+# On a GPU machine (CuPy installed: pip install -e ".[gpu]"): the engine's parity tests on CUDA,
+# its CNN steps against torch CUDA, then every chapter's CUDA cross-checks. Report: gpu-report/.
+gpu-check: $(STAMP)
+	$(PY) scripts/gpu_check.py --out gpu-report $(GPU_CHECK)
 
 # Re-run every chapter in place (after an engine change), as the tests run them: one BLAS thread.
 chapters: install

@@ -97,7 +97,10 @@ def default_device():
 def set_default_device(device):
     """Where factories (zeros, randn, tensor(...) without device=) and new modules put their
     tensors (torch.set_default_device). The tests use it to run a second time on "strict"."""
-    _default[0] = Device(str(device or "cpu"))
+    device = Device(str(device or "cpu"))
+    if device != "cpu":
+        _load(device.type)  # no CuPy: the error now, not at the first tensor
+    _default[0] = device
 #: array type -> (array module, function giving the array's device)
 _DEVICES = {}
 
