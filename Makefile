@@ -1,5 +1,5 @@
 # Dynamic Computation Graphs from Scratch — every target installs what it needs on first use.
-#   make lab     open the course in JupyterLab
+#   make lab     open the course in JupyterLab (learning budget; make lab BUDGET=test: quick)
 #   make test    run every test: lint, unit + browser tests, the chapters (nbval), the solutions
 #   make bench   engine vs PyTorch timings (see BENCHMARKS.md)
 
@@ -26,15 +26,19 @@ install: $(STAMP) system-deps
 
 system-deps:
 	@scripts/system-deps.sh graphviz
+	@scripts/system-deps.sh cjk-fonts
+	@scripts/system-deps.sh bubblewrap
 
 browser-deps:
 	@scripts/system-deps.sh chromium
 
 # --- the two commands of the README -----------------------------------------------------------
+# BUDGET=learning (default): the chapters' real training runs; BUDGET=test: the tests' quick runs.
+BUDGET ?= learning
 lab: install
-	$(PY) -m course.lab
+	$(PY) -m course.lab --budget $(BUDGET)
 
-test: install browser-deps
+test: install browser-deps instructor-tools
 	@scripts/test.sh $(PY)
 
 # --- the rest -------------------------------------------------------------------------------
@@ -49,11 +53,13 @@ bench: install
 gpu-check: $(STAMP)
 	$(PY) scripts/gpu_check.py --out gpu-report $(GPU_CHECK)
 
-# Re-run every chapter in place (after an engine change), as the tests run them: one BLAS thread.
+# Re-run every chapter in place (after an engine change) as a fresh clone runs it: the learning
+# budget, the bundled samples (DCG_DATA unset), one BLAS thread (course.build_notebook.LEARNER_ENV).
 chapters: install
-	OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 $(PY) -m course.build_notebook chapters/*.ipynb
+	$(PY) -m course.build_notebook chapters/*.ipynb
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(TOOLS_VENV) *.egg-info .pytest_cache .ruff_cache .hypothesis
 
 include mk/grade.mk
+include mk/instructors.mk

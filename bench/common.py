@@ -35,6 +35,21 @@ def measure(fn, repeats=10, warmup=2):
     return times
 
 
+def measure_clocks(fn, repeats=10, warmup=2):
+    """(wall seconds, CPU seconds of this process) per call of ``fn``. On a shared machine the
+    CPU time leaves out the spells when other processes hold the core; with one thread per
+    library it is the time the step itself computed (cache contention still counts)."""
+    for _ in range(warmup):
+        fn()
+    wall, cpu = [], []
+    for _ in range(repeats):
+        t0, c0 = time.perf_counter(), time.process_time()
+        fn()
+        cpu.append(time.process_time() - c0)
+        wall.append(time.perf_counter() - t0)
+    return wall, cpu
+
+
 def median(times):
     return statistics.median(times)
 

@@ -100,20 +100,26 @@ def gemm_layouts(torch, quick=False):
     from engine.ops.matmul import matmul_2d
 
     rng = np.random.default_rng(0)
-    rows = []
+    rows, diffs = [], []
     for m, k, n in ((64, 784, 256), (64, 256, 10), (64, 128, 512), (64, 57, 128), (1, 784, 256)):
         x = rng.standard_normal((m, k), dtype=np.float32)
         w = rng.standard_normal((n, k), dtype=np.float32)
-        assert np.array_equal(x @ w.T, matmul_2d(x, w.T))  # the same numbers, bit for bit
+        ours, numpys = matmul_2d(x, w.T), x @ w.T
+        bound = k * np.finfo(np.float32).eps * (np.abs(x) @ np.abs(w).T)  # rounding, any order
+        assert np.all(np.abs(ours - numpys) <= bound), "matmul_2d is not numpy's product"
+        diffs.append(float(np.abs(ours - numpys).max()))
         times = [median(measure(f, repeats=20 if quick else 200, warmup=5))
                  for f in _three_ways(torch, matmul_2d, x, w)]
         rows.append([f"{m}x{k} @ ({n}x{k})ᵀ", *(f"{t * 1e6:.1f}" for t in times),
                      f"{times[1] / times[0]:.2f}"])
     table = markdown_table(["product", "x @ W.T µs", "(W @ x.T).T µs", "torch addmm µs",
                             "(W @ x.T).T / x @ W.T"], rows)
-    return ("Layouts of x @ W.T in numpy: median of repeated products, results bit-identical "
-            "(asserted). The middle column times the engine's own engine.ops.matmul.matmul_2d, "
-            "which MatMul calls and which takes that order for a transposed right operand.\n\n"
+    return ("Layouts of x @ W.T in numpy: median of repeated products. The two orders may "
+            "sum in different orders (different OpenBLAS kernels): results within float32 "
+            "rounding of each other (asserted), largest difference here "
+            f"{max(diffs):.2g} (0: bit-identical on this machine). The middle column times "
+            "the engine's own engine.ops.matmul.matmul_2d, which MatMul calls and which "
+            "takes that order for a transposed right operand.\n\n"
             + table)
 
 

@@ -115,7 +115,7 @@ def run(torch, quick=False, profile=False):
                 phases.append([phase, f"{e_p:.3f}", f"{t_p:.3f}", f"{e_p / t_p:.2f}"])
             if profile:
                 e_profile = profile_engine(e_step, steps=20)
-    goal = "met" if ratios["RNN"] <= 1.0 else "NOT met"
+    verdict = {kind: "met" if ratios[kind] <= GOALS[kind] else "NOT met" for kind in GOALS}
     lines = [f"## RNN training step: one-hot {INPUT} → hidden {HIDDEN}, T = {STEPS}, batch "
              f"{BATCH}, Linear {HIDDEN} → {CLASSES}, cross-entropy, SGD; float32", "",
              f"Median (and best) of {rounds * per_block} steps per side, in {rounds} rounds of "
@@ -126,14 +126,18 @@ def run(torch, quick=False, profile=False):
                              "torch best", "best ratio", "|Δ loss|"], rows), "",
              "The RNN step by phase (medians):", "",
              markdown_table(["phase", "engine ms", "torch ms", "ratio"], phases), "",
-             f"- RNN whole step: ratio {ratios['RNN']:.2f} (goal <= 1.0: {goal})",
-             f"- LSTM whole step: ratio {ratios['LSTM']:.2f}",
+             *(f"- {kind} whole step: ratio {ratios[kind]:.2f} (goal <= {GOALS[kind]}: "
+               f"{verdict[kind]})" for kind in GOALS),
              f"- fused cell vs cell from ops: {ratios['RNN, cell from ops'] / ratios['RNN']:.1f}x"
              " faster"]
     if e_profile:
         lines += ["", "cProfile of 20 engine RNN steps (top functions by own time):", "```",
                   e_profile.strip(), "```"]
     return "\n".join(lines)
+
+
+#: issue 16: <= 0.9 of torch for the RNN (margin for a change of machine), <= 1.2 for the LSTM
+GOALS = {"RNN": 0.9, "LSTM": 1.2}
 
 
 def main(argv=None):

@@ -17,11 +17,21 @@ is ``chapters/`` (where readers run it), and written with its outputs: the commi
 is the artifact, the script only a way to write it. Cell ids are derived from the cell's
 position and no timing metadata is recorded, so rebuilding an unchanged chapter gives the same
 file.
+
+Committed outputs show what a fresh clone shows, so the kernel runs in a learner's configuration
+(``LEARNER_ENV``): the learning budget (``DCG_QUICK=0``, as ``make lab`` runs), the bundled
+samples (``DCG_DATA`` unset), one BLAS thread, the lab's allocator setting, progress bars as one
+line of text. nbval then
+compares the test budget against these outputs: the cells whose output depends on the budget or
+the data carry the ``nbval-ignore-output`` tag (their assertions still run), and the rest of what
+varies is sanitized by ``tests/nbval_sanitize.cfg``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import re
 import sys
 import time
@@ -30,6 +40,21 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CHAPTERS = REPO_ROOT / "chapters"
 KERNEL_NAME = "python3"
+# The notebook-level language_info every committed notebook holds: no Python patch version, no
+# paths. JupyterLab refills the rest from its kernel; course.lab.pre_save writes this back.
+LANGUAGE_INFO = {"name": "python", "pygments_lexer": "ipython3"}
+
+# glibc's allocator for the learner's kernels, as `make lab` sets it (measured in BENCHMARKS.md,
+# "The lab's allocator setting"): arrays under 32 MiB come from the heap and freed memory stays
+# with the process (up to 256 MiB), so a training step's temporaries are not page-faulted in
+# again every step. Setting any of these turns off glibc's dynamic mmap threshold, which is why
+# MALLOC_TOP_PAD_ alone made chapter 6 slower: all three go together. Never set by the engine.
+ALLOCATOR_ENV = {"MALLOC_MMAP_THRESHOLD_": "33554432", "MALLOC_TRIM_THRESHOLD_": "268435456",
+                 "MALLOC_TOP_PAD_": "67108864"}
+# The kernel's environment for committed outputs; None removes the variable.
+LEARNER_ENV = {"DCG_QUICK": "0", "DCG_DATA": None, "DCG_PROGRESS": "text",
+               "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "PYTHONHASHSEED": "0",
+               **ALLOCATOR_ENV}
 
 _MARKER = re.compile(r"^# %%(?P<rest>.*)$")
 
@@ -79,7 +104,7 @@ def make_notebook(cells: list[tuple[str, str]]):
     nb = nbformat.v4.new_notebook()
     nb.metadata["kernelspec"] = {"name": KERNEL_NAME, "display_name": "Python 3 (ipykernel)",
                                  "language": "python"}
-    nb.metadata["language_info"] = {"name": "python"}
+    nb.metadata["language_info"] = dict(LANGUAGE_INFO)
     for i, (kind, source) in enumerate(cells):
         cell = (nbformat.v4.new_markdown_cell(source) if kind == "markdown"
                 else nbformat.v4.new_code_cell(source))
@@ -88,15 +113,40 @@ def make_notebook(cells: list[tuple[str, str]]):
     return nb
 
 
-def execute(nb, cwd: Path = CHAPTERS, timeout: int = 600):
-    """Run every cell in a fresh kernel started in ``cwd``; raises on the first error."""
+@contextlib.contextmanager
+def environment(changes: dict[str, str | None]):
+    """``os.environ`` with ``changes`` applied (None: removed), restored afterwards; the kernel
+    nbclient starts inherits it."""
+    saved = {key: os.environ.get(key) for key in changes}
+    try:
+        for key, value in changes.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def execute(nb, cwd: Path = CHAPTERS, timeout: int = 600, env: dict | None = None):
+    """Run every cell in a fresh kernel started in ``cwd`` with ``env`` (default: the learner's
+    configuration, ``LEARNER_ENV``); raises on the first error."""
     from nbclient import NotebookClient
 
     client = NotebookClient(nb, kernel_name=KERNEL_NAME, timeout=timeout, record_timing=False,
                             resources={"metadata": {"path": str(cwd)}})
-    client.execute()
-    # Keep the metadata small and machine-independent (no python patch version, no paths).
-    nb.metadata["language_info"] = {"name": "python", "pygments_lexer": "ipython3"}
+    try:
+        with environment(LEARNER_ENV if env is None else env):
+            client.execute()
+    finally:  # also when a cell fails: the notebook written for inspection stays committable
+        # Keep the metadata small and machine-independent (no python patch version, no paths).
+        nb.metadata["language_info"] = dict(LANGUAGE_INFO)
+        nb.metadata.pop("widgets", None)  # nbclient stores widget state; nothing to keep
     return nb
 
 

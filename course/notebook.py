@@ -3,6 +3,8 @@
 ``setup()``         the first cell: seeds, the device line, the quick/full setting
 ``show_source(f)``  the engine's *real* source of a function, class or method, highlighted
 ``expect_error``    run a snippet that must fail, print ``ErrorType: message``, go on
+``budget_line()``   the first cell's line saying which budget runs, and how to choose the other
+``progress(...)``   a training loop's progress bar: a widget in ``make lab``, one line elsewhere
 
 This module imports neither torch nor the engine at import time: ``show_source`` and
 ``expect_error`` work in an environment that has only numpy (torch is imported by ``setup``,
@@ -17,20 +19,87 @@ import os
 import random
 import re
 import textwrap
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
-# DCG_QUICK=1 (or unset) is test mode: small sizes, few steps, every chapter under a minute.
-# DCG_QUICK=0 is the full run a reader may choose for the longer experiments.
+# Two budgets. DCG_QUICK=0 is the learning budget, the chapters' real training runs: `make lab`
+# sets it, and the committed outputs come from it (course.build_notebook). DCG_QUICK=1 (or unset)
+# is the test budget: small sizes, few steps, every chapter under a minute (nbval, the grader).
 QUICK_ENV = "DCG_QUICK"
+# DCG_PROGRESS=widget (set by `make lab`) draws progress bars as JupyterLab widgets; anything
+# else prints one line when the loop ends (committed outputs, nbval, a plain terminal).
+PROGRESS_ENV = "DCG_PROGRESS"
 
 
 def is_quick() -> bool:
     """True unless the environment says ``DCG_QUICK=0`` (or false/no/off)."""
     value = os.environ.get(QUICK_ENV, "1").strip().lower()
     return value not in {"0", "false", "no", "off"}
+
+
+def budget_line() -> str:
+    """``budget: learning ...`` or ``budget: test ...``, for a chapter's first cell (the notebook
+    tests sanitize the line, since nbval runs the test budget against learning-budget outputs)."""
+    if is_quick():
+        return ("budget: test (DCG_QUICK=1: the quick runs of the tests; "
+                "`make lab` gives the learning budget)")
+    return "budget: learning (DCG_QUICK=0: the real training runs; `make lab BUDGET=test` is quick)"
+
+
+class _TextProgress:
+    """The one-line stand-in for a tqdm bar: counts silently, prints one line when closed."""
+
+    def __init__(self, iterable=None, total=None, desc="", unit="it"):
+        self.iterable, self.desc, self.unit, self.n = iterable, desc, unit, 0
+        self.total = total if total is not None or iterable is None else len(iterable)
+        self.postfix = ""
+        self.closed = False
+        self._start = time.perf_counter()
+
+    def __iter__(self):
+        for item in self.iterable:
+            yield item
+            self.update()
+        self.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+
+    def set_postfix(self, **values) -> None:
+        self.postfix = ", ".join(f"{k}={v}" for k, v in values.items())
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        of = f"/{self.total}" if self.total is not None else ""
+        extra = f", {self.postfix}" if self.postfix else ""
+        print(f"{self.desc}: {self.n}{of} {self.unit}s in "
+              f"{time.perf_counter() - self._start:.1f} s{extra}", flush=True)
+
+
+def progress(iterable=None, *, total: int | None = None, desc: str = "", unit: str = "it"):
+    """A progress bar for a training loop, used like ``tqdm`` (``update``, ``set_postfix``,
+    ``close``, or iterate over it).
+
+    In ``make lab`` (``DCG_PROGRESS=widget``) it is ``tqdm.auto``'s JupyterLab widget; elsewhere
+    (committed outputs, nbval, a terminal) it prints one line when the loop ends, so a notebook's
+    stored output holds no widget state and no line per step.
+    """
+    if os.environ.get(PROGRESS_ENV, "").strip().lower() == "widget":
+        from tqdm.auto import tqdm
+
+        return tqdm(iterable, total=total, desc=desc, unit=unit)
+    return _TextProgress(iterable, total=total, desc=desc, unit=unit)
 
 
 def setup(seed: int = 0) -> str:

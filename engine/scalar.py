@@ -153,8 +153,9 @@ class Value:
 
         Leaves *accumulate* (``+=``) across calls, as in torch, so zero them between steps.
         Interior nodes show this pass's gradient -- unlike torch, which keeps ``.grad`` only on
-        leaves unless ``retain_grad()`` was called (the tensor engine follows torch's rule). Afterwards the local derivatives are freed, unless
-        ``retain_graph=True``: a second backward through a freed graph raises, as in torch.
+        leaves unless ``retain_grad()`` was called (the tensor engine follows torch's rule).
+        Afterwards the local derivatives are freed, unless ``retain_graph=True``: a second
+        backward through a freed graph raises, as in torch.
         """
         if not self.requires_grad:
             raise RuntimeError("backward: this Value does not require grad and has no history "

@@ -4,6 +4,9 @@
 set -euo pipefail
 py="${1:-.venv/bin/python}"
 export MPLBACKEND=Agg PYTHONHASHSEED=0
+# The test budget (quick runs) against outputs committed from the learning budget: the cells
+# whose output depends on it are tagged nbval-ignore-output or sanitized (tests/nbval_sanitize.cfg).
+export DCG_QUICK=1 DCG_PROGRESS=text
 # Numbers in notebooks must not depend on how many threads a loaded machine gives BLAS.
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}"
 echo "== data: ${DCG_DATA:-bundled samples in data/samples (set DCG_DATA for the full sets)}"

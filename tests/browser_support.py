@@ -46,6 +46,15 @@ SCREENSHOTS = REPO / "build" / "screenshots"  # ignored by git (build/), named i
 SERVER_START_S = 90
 PAGE_LOAD_S = 90
 # Top-level entries not mirrored into the served copy of the repository.
+# The kernel is connected and idle. The toolbar's execution indicator alone is not enough: it
+# reads "idle" before the kernel is even connected, and a Run All clicked then runs nothing.
+# The status bar's "Python 3 (ipykernel) | Idle" appears only once the kernel is connected.
+KERNEL_IDLE_JS = """
+() => [...document.querySelectorAll('.jp-StatusBar-Item')]
+        .some(e => /\\|\\s*Idle\\s*$/.test(e.innerText.trim()))
+  && !!document.querySelector('.jp-Notebook-ExecutionIndicator[data-status="idle"]')
+"""
+
 NOT_MIRRORED = {".git", ".venv", ".ipynb_checkpoints", "__pycache__"}
 
 # JupyterLab user settings for the test server: never write the notebook back (autosave off),

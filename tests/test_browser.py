@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pytest
 from browser_support import (
+    KERNEL_IDLE_JS,
     MEASURE_GRAPHS_JS,
     PAGE_LOAD_S,
     REPO,
@@ -41,14 +42,6 @@ RUN_ALL_S = 180
 # A code cell that draws a graph (engine.viz or a traced graph's .draw()).
 DRAWS = re.compile(r"\b(draw|draw_torch|side_by_side|backward_steps)\(|\.draw\(")
 
-# The kernel is connected and idle. The toolbar's execution indicator alone is not enough: it
-# reads "idle" before the kernel is even connected, and a Run All clicked then runs nothing.
-# The status bar's "Python 3 (ipykernel) | Idle" appears only once the kernel is connected.
-KERNEL_IDLE_JS = """
-() => [...document.querySelectorAll('.jp-StatusBar-Item')]
-        .some(e => /\\|\\s*Idle\\s*$/.test(e.innerText.trim()))
-  && !!document.querySelector('.jp-Notebook-ExecutionIndicator[data-status="idle"]')
-"""
 
 # Per code cell, in notebook order: its prompt, and any error output's text.
 READ_CELLS_JS = """

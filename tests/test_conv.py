@@ -16,7 +16,14 @@ from hypothesis import strategies as st
 import engine
 from engine import nn
 from engine.nn import functional as F
-from engine.nn.conv import Convolution, col2im, im2col, output_size
+from engine.nn.conv import (
+    Convolution,
+    col2im,
+    col2im_batch_last,
+    im2col,
+    im2col_batch_last,
+    output_size,
+)
 from engine.testing import TOLERANCES, assert_close, gradcheck
 
 TF = torch.nn.functional
@@ -137,6 +144,30 @@ def test_im2col_is_the_definition_and_col2im_its_adjoint(k, s, p, d):
     # col2im is im2col's transpose: <im2col(x), c> = <x, col2im(c)> for every x and c.
     c = rng.standard_normal(cols.shape)
     assert np.isclose(np.sum(cols * c), np.sum(x * col2im(c, x.shape, k, s, p, d)))
+
+
+def _to_batch_last(cols, n):  # columns (n, y, x) -> (y, x, n), as the engine orders them
+    return cols.reshape(len(cols), n, -1).transpose(0, 2, 1).reshape(len(cols), -1)
+
+
+@pytest.mark.parametrize("k, s, p, d", [((3, 3), (1, 1), (0, 0), (1, 1)),
+                                        ((2, 3), (2, 1), (1, 2), (2, 1)),
+                                        ((5, 5), (1, 1), (2, 2), (1, 1))])
+@pytest.mark.parametrize("layout", ["NCHW", "CNHW", "CHWN"])
+def test_the_engines_batch_last_columns_are_the_clear_ones_reordered(k, s, p, d, layout):
+    # what the engine runs, against the clear im2col / col2im chapter 6 teaches: the same
+    # numbers, bit for bit, whatever the input's memory layout (a previous layer's output)
+    rng = np.random.default_rng(1)
+    order = ["NCHW".index(axis) for axis in layout]  # memory order of the four axes
+    x = np.ascontiguousarray(rng.standard_normal((2, 3, 6, 7)).transpose(order))
+    x = x.transpose(np.argsort(order))  # an (N, C, H, W) view of that memory
+    cols = im2col_batch_last(x, k, s, p, d)
+    np.testing.assert_array_equal(cols, _to_batch_last(im2col(x, k, s, p, d), 2))
+    g = rng.standard_normal(cols.shape)
+    g_clear = g.reshape(len(g), -1, 2).transpose(0, 2, 1).reshape(len(g), -1)
+    dx = col2im_batch_last(g, x.shape, k, s, p, d)
+    assert dx.shape == x.shape
+    np.testing.assert_array_equal(dx, col2im(g_clear, x.shape, k, s, p, d))
 
 
 def test_float32_stays_float32_inside():

@@ -106,11 +106,22 @@ def test_float32_stays_float32_inside():
         assert [a.dtype for a in (out, *grads)] == [np.float32] * (1 + len(args)), op.__name__
 
 
-def test_max_pool_nan_propagates_as_in_torch():
-    x = np.arange(16.0).reshape(1, 1, 4, 4)
-    x[0, 0, 0, 1] = np.nan
-    ours = F.max_pool2d(engine.tensor(x), 2).numpy()
-    np.testing.assert_array_equal(ours, TF.max_pool2d(torch.tensor(x), 2).numpy())
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kernel, stride, padding, dilation",
+                         [(2, 2, 0, 1), (3, 1, 0, 1), (2, 1, 0, 1), (2, 2, 1, 1), (2, 1, 0, 2),
+                          ((2, 3), (1, 2), (1, 1), 1)])
+def test_max_pool_nan_propagates_and_gets_the_gradient_as_in_torch(kernel, stride, padding,
+                                                                   dilation, dtype):
+    # NaN equals nothing, so "the tap equal to the maximum" finds none in a window holding NaN:
+    # torch gives that window's gradient to its last NaN; windows with one, two, or no NaN
+    x = np.random.default_rng(3).standard_normal((2, 2, 6, 7))
+    x[0, 0, 0, 1] = x[0, 0, 1, 1] = x[0, 0, 1, 2] = x[1, 1, 5, 6] = x[1, 0, 3, 0] = np.nan
+    ye, yt, ge, gt = both(lambda t: F.max_pool2d(t, kernel, stride, padding, dilation),
+                          lambda t: TF.max_pool2d(t, kernel, stride, padding, dilation), x, dtype)
+    assert np.isnan(ye.numpy()).any()
+    np.testing.assert_array_equal(ye.numpy(), yt.detach().numpy())
+    np.testing.assert_array_equal(ge.numpy() != 0, gt.numpy() != 0)  # the same pixels get it
+    assert_close(ge, gt, name="grad")  # overlapping windows add up in another order
 
 
 def test_pooling_errors():

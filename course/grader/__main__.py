@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import secrets
 import sys
 from pathlib import Path
 
-from . import VERSION
+from . import VERSION, isolation
 from .report import as_json, table
 from .runner import Options, grade_notebook
+
+UNSAFE = ("UNSAFE: --unsafe-no-isolation runs the notebook's code as you, with your files and "
+          "network; use it only for your own notebook")
 
 
 def notebooks(paths: list[Path]) -> list[Path]:
@@ -23,6 +28,11 @@ def notebooks(paths: list[Path]) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in ("class", "export", "gradescope"):  # the instructors' subcommands
+        from .instructor_cli import main as instructor_main
+
+        return instructor_main(argv)
     parser = argparse.ArgumentParser(prog="python -m course.grader",
                                      description="Grade exercise notebooks.")
     parser.add_argument("paths", nargs="+", type=Path, help="notebooks or folders of them")
@@ -39,15 +49,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=None, help="fix the random test cases")
     parser.add_argument("--fail-under", type=float, default=None, metavar="PCT",
                         help="exit 1 if a notebook scores below PCT percent")
+    parser.add_argument("--unsafe-no-isolation", action="store_true",
+                        help="grade ONE notebook of your own without the bubblewrap sandbox "
+                             "(where bwrap is missing); never for other people's notebooks")
     parser.add_argument("--version", action="version", version=VERSION)
     args = parser.parse_args(argv)
 
     options = Options(cell_timeout=args.cell_timeout, total_timeout=args.timeout,
                       task_timeout=args.task_timeout, execute=not args.no_execute,
-                      seed=args.seed)
+                      seed=args.seed, unsafe_no_isolation=args.unsafe_no_isolation)
     paths = notebooks(args.paths)
     if not paths:
         parser.error("no notebooks found")
+    if args.unsafe_no_isolation:
+        if len(paths) > 1 or any(p.is_dir() for p in args.paths):
+            parser.error("--unsafe-no-isolation grades one notebook of your own; class "
+                         "grading always runs in the sandbox")
+        print(UNSAFE, file=sys.stderr)
+    else:
+        missing = isolation.available()
+        if missing:
+            print(f"refusing to grade: {missing}. A learner grading their own notebook may "
+                  "pass --unsafe-no-isolation.", file=sys.stderr)
+            return 2
     reports, failed = [], False
     out = sys.stderr if args.json == "-" else sys.stdout
     for path in paths:
@@ -57,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         reports.append(data)
         if args.json is None and not args.no_json:
             target = path.with_name(path.stem + ".grade.json")
-            target.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+            if not write_safely(target, json.dumps(data, indent=2) + "\n", out):
+                continue
             print(f"  -> {target}", file=out)
         pct = 100 * report.score / report.max_score if report.max_score else 0.0
         failed |= args.fail_under is not None and pct < args.fail_under
@@ -66,9 +91,25 @@ def main(argv: list[str] | None = None) -> int:
         if args.json == "-":
             print(text)
         else:
-            Path(args.json).write_text(text + "\n", encoding="utf-8")
-            print(f"-> {args.json}", file=out)
+            if write_safely(Path(args.json), text + "\n", out):
+                print(f"-> {args.json}", file=out)
     return 1 if failed else 0
+
+
+def write_safely(target: Path, text: str, out) -> bool:
+    """Write a new file and rename it onto ``target``: a symlink or FIFO planted at ``target``
+    is replaced, never followed or opened; a folder there is an error, reported."""
+    tmp = target.with_name(f".{target.name}.{secrets.token_hex(6)}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, target)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        print(f"  !! could not write {target}: {err.strerror}", file=out)
+        return False
+    return True
 
 
 if __name__ == "__main__":

@@ -138,7 +138,7 @@ def _optimizer(case, name):
             p.grad = Tensor(array(g))
         opt.step()
         trajectory.append([enc(p.detach().numpy()) for p in params])
-    return {"trajectory": trajectory, "cleared": True}
+    return {"trajectory": trajectory, "cleared": True, "graphs": 0}
 
 
 ref("ch5.sgd")(lambda c: _optimizer(c, "SGD"))

@@ -262,18 +262,38 @@ def _set_grads(params, grads):
         p.grad = Tensor(decode(g))
 
 
+def _graph_nodes(x, depth=0):
+    """How many engine tensors in x (an object's attributes, lists, dicts) carry a graph."""
+    from engine import Tensor
+
+    if isinstance(x, Tensor):
+        return int(x.grad_fn is not None)
+    if depth > 3:
+        return 0
+    if isinstance(x, list | tuple):
+        return sum(_graph_nodes(v, depth + 1) for v in x)
+    if isinstance(x, dict):
+        return sum(_graph_nodes(v, depth + 1) for v in x.values())
+    state = getattr(x, "__dict__", None)
+    return _graph_nodes(state, depth + 1) if isinstance(state, dict) else 0
+
+
 def _run_optimizer(ns, name, case):
     params = _params(case)
-    opt = ns[name](params, **case["options"])
+    opt = ns[name](list(params), **case["options"])
     trajectory = []
     for grads in case["grads"]:
         _set_grads(params, grads)
         opt.step()
         trajectory.append([encode(p, "a parameter") for p in params])
+    # what the steps left behind: a parameter that stopped being a leaf, or optimizer state
+    # built with autograd on (a graph that grows every step), means no_grad was missing
+    graphs = _graph_nodes(opt) + sum(p.grad_fn is not None or not p.requires_grad
+                                     for p in params)
     opt.zero_grad()
     cleared = all(p.grad is None or not np.any(getattr(p.grad, "array", p.grad))
                   for p in params)
-    return {"trajectory": trajectory, "cleared": cleared}
+    return {"trajectory": trajectory, "cleared": cleared, "graphs": graphs}
 
 
 @probe("ch5.sgd")
@@ -290,7 +310,7 @@ def _adam(ns, case):
 def _clip(ns, case):
     params = _params(case)
     _set_grads(params, case["grads"])
-    total = ns["clip_grad_norm_"](params, case["max_norm"])
+    total = ns["clip_grad_norm_"](list(params), case["max_norm"])  # a copy: its own list
     total = num(getattr(total, "item", lambda: total)(), "the returned total norm")
     return {"total": total, "grads": [encode(p.grad, "a gradient") for p in params]}
 
@@ -467,7 +487,13 @@ def _buckets(ns, case):
 
 @probe("ch10.ring")
 def _ring(ns, case):
-    out = ns["ring_all_reduce"]([decode(a) for a in case["arrays"]])
+    arrays = [decode(a) for a in case["arrays"]]
+    given = [a.copy() for a in arrays]
+    out = ns["ring_all_reduce"](arrays)
+    if not all(np.array_equal(a, b) for a, b in zip(arrays, given, strict=True)):
+        raise ValueError("ring_all_reduce changed the arrays it was given (the workers' own "
+                         "gradients): work on copies, e.g. np.array(a, dtype=float), before "
+                         "adding chunks in place")
     if not isinstance(out, tuple | list) or len(out) != 2:
         raise TypeError("ring_all_reduce should return a pair (results, sent)")
     results, sent = out

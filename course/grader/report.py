@@ -7,12 +7,13 @@ import shutil
 import textwrap
 
 from . import VERSION
-from .runner import NotebookReport
+from .runner import NotebookReport, clean
 
 
 def table(report: NotebookReport) -> str:
     width = max(80, min(shutil.get_terminal_size((100, 20)).columns, 140))
-    lines = [f"{report.path}  [{report.chapter or '?'}]  sha256 {report.sha256[:12] or '-'}"]
+    lines = [f"{clean(report.path)}  [{report.chapter or '?'}]  "
+             f"sha256 {report.sha256[:12] or '-'}"]
     lines += [f"  ! {p}" for p in report.problems]
     if report.run is not None:
         r = report.run
@@ -32,7 +33,7 @@ def table(report: NotebookReport) -> str:
     total = f"{_pts(report.score)}/{report.max_score}"
     pct = 100 * report.score / report.max_score if report.max_score else 0.0
     lines.append(f"  {'total':<{task_w}}  {total:>7}  ({pct:.0f}%)")
-    return "\n".join(lines)
+    return "\n".join(clean(line) for line in lines)  # a second guard: no escape reaches a tty
 
 
 def _clip(text: str, width: int) -> str:

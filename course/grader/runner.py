@@ -11,8 +11,13 @@
 from __future__ import annotations
 
 import ast
+import errno
 import hashlib
+import json
+import os
+import re
 import secrets
+import stat
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,13 +25,15 @@ from pathlib import Path
 import nbformat
 import numpy as np
 
-from . import policy, sandbox
+from . import integrity, isolation, policy, sandbox
 from .kernel import CellEvent, KernelRun, run_notebook
 from .scoring import ERROR, FAIL, FORBIDDEN, MISSING, PASS, TIMEOUT, TODO, TaskResult
 from .spec import ERROR_HINTS, Chapter, Task, judge_case
 from .specs import find_chapter
 
 MAX_NOTEBOOK_BYTES = 20_000_000
+MAX_TASK_SOURCE = 200_000  # characters of one task's cells
+MAX_PROBLEMS = 20
 
 
 @dataclass
@@ -34,7 +41,9 @@ class Options:
     cell_timeout: float = 30.0
     total_timeout: float = 300.0
     task_timeout: float = 20.0
-    memory_mb: int = 1024
+    memory_mb: int = 1024  # each task's scoring process
+    kernel_memory_mb: int = 2048  # the notebook's kernel (each of its processes)
+    unsafe_no_isolation: bool = False  # run without bwrap: only for a learner's own notebook
     execute: bool = True  # run the notebook in a kernel first (the learner's view)
     seed: int | None = None  # None: a fresh random seed per notebook
 
@@ -59,57 +68,98 @@ class NotebookReport:
 
 
 def grade_notebook(path: Path | str, options: Options | None = None) -> NotebookReport:
+    """Always a report, with one row per task of the chapter, whatever the notebook holds."""
     options = options or Options()
     path = Path(path)
     seed = options.seed if options.seed is not None else secrets.randbits(32)
     report = NotebookReport(path=str(path), seed=seed)
+    try:
+        _grade(path, options, report)
+    except Exception as err:  # noqa: BLE001 - a bug or an exhausted resource: this run fails
+        report.problems.append(f"grading stopped: {type(err).__name__}: {str(err)[:200]}")
+        for result in report.tasks:
+            if result.status != PASS:
+                result.status, result.hint = ERROR, result.hint or "not graded: grading stopped"
+    report.problems = [clean(p)[:400] for p in report.problems[:MAX_PROBLEMS]]
+    return report
+
+
+def _grade(path: Path, options: Options, report: NotebookReport):
     nb = _read(path, report)
     task_ids = _task_ids(nb) if nb is not None else []
     chapter = find_chapter(path, nb.metadata if nb is not None else None, task_ids)
     if chapter is None:
         report.problems.append("cannot tell which chapter this notebook is: name it NN_*.ipynb")
-        return report
+        return
     report.chapter = chapter.id
     report.tasks = [TaskResult(t.id, t.title, t.points) for t in chapter.tasks]
-    if nb is None:
+    refused = _refusal(options)
+    if nb is None or refused:
+        if refused:
+            report.problems.append(refused)
         for result in report.tasks:
-            result.status, result.hint = ERROR, "the notebook could not be read"
-        return report
+            result.status, result.hint = ERROR, refused or "the notebook could not be read"
+        return
     if options.execute:
-        before = _fingerprint()
         with tempfile.TemporaryDirectory(prefix="dcg-run-") as cwd:
-            report.run = run_notebook(nb, Path(cwd), options.cell_timeout, options.total_timeout)
-        changed = sorted(k for k, v in _fingerprint().items() if before.get(k) != v)
-        if changed:  # graded all the same, from copies taken before the notebook ran
-            report.problems.append(f"course files changed on disk while the notebook ran: "
-                                   f"{', '.join(changed[:5])}")
-    rng = np.random.default_rng(seed)
-    limits = sandbox.Limits(timeout=options.task_timeout, memory_mb=options.memory_mb)
+            report.run = run_notebook(nb, Path(cwd), options.cell_timeout, options.total_timeout,
+                                      options.kernel_memory_mb, not options.unsafe_no_isolation)
+        changed = integrity.check(after_run=True)
+        if changed:  # this run fails loudly; the next one refuses to start (see _refusal)
+            report.problems.append(f"{INTEGRITY}: {', '.join(changed[:5])}")
+            for result in report.tasks:
+                result.status, result.hint = ERROR, INTEGRITY
+            return
+    rng = np.random.default_rng(report.seed)
+    limits = sandbox.Limits(timeout=options.task_timeout, memory_mb=options.memory_mb,
+                            isolate=not options.unsafe_no_isolation)
     for task, result in zip(chapter.tasks, report.tasks):
-        _grade_task(task, chapter, nb, rng, limits, report.run, result)
-    return report
+        try:
+            _grade_task(task, chapter, nb, rng, limits, report.run, result)
+        except Exception as err:  # noqa: BLE001 - what came back broke a judge: that task fails
+            result.points, result.status = 0.0, ERROR
+            result.hint = f"the answer could not be judged ({type(err).__name__})"
+        result.hint = clean(result.hint)[:600]
 
 
-def _fingerprint() -> dict[str, tuple[int, int]]:
-    """(mtime, size) of the engine's and the course tooling's sources."""
-    prints = {}
-    for package in (sandbox.ENGINE_DIR, Path(__file__).resolve().parents[1]):
-        for path in package.rglob("*.py"):
-            try:
-                stat = path.stat()
-            except OSError:  # removed while we looked
-                continue
-            prints[str(path)] = (stat.st_mtime_ns, stat.st_size)
-    return prints
+INTEGRITY = ("the course or the venv changed on disk during or before this run: not graded; "
+             "restore them (git checkout / reinstall) before grading again")
+
+
+def _refusal(options: Options) -> str | None:
+    """Why no notebook may be graded now (None: go ahead)."""
+    if not options.unsafe_no_isolation:
+        missing = isolation.available()
+        if missing:
+            return (f"not graded: {missing} (a learner grading their own notebook may pass "
+                    "--unsafe-no-isolation)")
+    changed = integrity.check(before_run=True)
+    if changed:
+        return f"{INTEGRITY}: {', '.join(changed[:5])}"
+    return None
+
+
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def clean(text: str) -> str:
+    """Text that came from a submission, safe for a terminal: no escapes or control codes."""
+    return _CONTROL.sub("?", str(text))
 
 
 def _read(path: Path, report: NotebookReport):
+    """The notebook: a regular file only (no symlink, FIFO, device, folder), size-capped."""
     try:
-        with open(path, "rb") as f:
-            raw = f.read(MAX_NOTEBOOK_BYTES + 1)
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except OSError as err:
-        report.problems.append(f"cannot read the file: {err.strerror}")
+        why = "it is a symbolic link" if err.errno == errno.ELOOP else err.strerror
+        report.problems.append(f"cannot read the file: {why}")
         return None
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            report.problems.append("cannot read the file: not a regular file")
+            return None
+        raw = f.read(MAX_NOTEBOOK_BYTES + 1)
     report.sha256 = hashlib.sha256(raw).hexdigest()
     if len(raw) > MAX_NOTEBOOK_BYTES:
         report.problems.append(f"the notebook is larger than {MAX_NOTEBOOK_BYTES // 10**6} MB")
@@ -126,8 +176,10 @@ def _read(path: Path, report: NotebookReport):
             if cell.cell_type == "code":
                 cell.setdefault("outputs", [])
     except Exception as err:  # nbformat raises many kinds for broken JSON
-        report.problems.append(f"not a readable notebook ({type(err).__name__}: "
-                               f"{str(err)[:200]})")
+        # never the file's own text: a symlinked or hostile file must not be echoed
+        where = f" at line {err.lineno}: {err.msg}" if isinstance(err, json.JSONDecodeError) \
+            else ""
+        report.problems.append(f"not a readable notebook ({type(err).__name__}{where})")
         return None
     return nb
 
@@ -173,10 +225,17 @@ def _grade_task(task: Task, chapter: Chapter, nb, rng, limits, run: KernelRun | 
     if not cells:
         result.status, result.hint = MISSING, f"no cell defines {', '.join(task.names)}"
         return
+    if len(source) > MAX_TASK_SOURCE:
+        result.status = ERROR
+        result.hint = f"the task cell is longer than {MAX_TASK_SOURCE:,} characters"
+        return
     try:
         found = policy.violations(source, task.forbid)
     except SyntaxError as err:
         result.status, result.hint = ERROR, f"SyntaxError: {err.msg} (line {err.lineno})"
+        return
+    except (RecursionError, MemoryError, ValueError):
+        result.status, result.hint = ERROR, "the task cell is nested too deeply to be read"
         return
     if found:
         result.status, result.hint = FORBIDDEN, policy.describe(found)
@@ -193,7 +252,6 @@ def _grade_task(task: Task, chapter: Chapter, nb, rng, limits, run: KernelRun | 
         notes = [e for i in cells for e in run.events_for(i)]
         if notes:
             result.hint += f" [in the notebook, this cell: {notes[0].kind}: {notes[0].message}]"
-    result.hint = result.hint[:600]
 
 
 def _judge(task: Task, cases: list, data: dict) -> tuple[str, str]:

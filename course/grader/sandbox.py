@@ -1,11 +1,13 @@
 """Run one task cell's source in a fresh, limited process and bring back plain data.
 
 The learner's kernel is never asked for a result. The grader takes the *source* of a task cell
-and runs it in a new Python process (``sandbox_child.py``): isolated mode (``-I -S``), an empty
-temporary directory as cwd, a clean environment, limits on memory, CPU time and file size, a
-wall-clock timeout that kills its whole process group, and an ``engine`` package copied from a
-snapshot taken before any notebook ran (so a notebook that rewrote files on disk changes
-nothing here). The answer comes back as JSON through a file; anything malformed is an error.
+and runs it in a new Python process (``sandbox_child.py``) inside bubblewrap (isolation.py: no
+network, own PID namespace, read-only Python, a private tmpfs as cwd and /tmp, a fresh uid, no
+course files but an ``engine`` package copied from a snapshot taken before any notebook ran),
+in isolated mode (``-I -S``), with limits on memory, CPU time, processes and file size and a
+wall-clock timeout that kills the whole sandbox. The answer comes back as JSON through a file
+(at most ``MAX_ANSWER_BYTES``, parsed with bounded depth and integer size, never unpickled);
+anything malformed is that task's error.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import resource
 import signal
 import subprocess
 import sys
@@ -26,6 +27,8 @@ import numpy
 
 import engine
 
+from . import isolation
+
 _HERE = Path(__file__).resolve().parent
 # Read once, at import, before any notebook runs: later edits on disk don't reach the sandbox.
 CHILD_SOURCE = (_HERE / "sandbox_child.py").read_text(encoding="utf-8")
@@ -33,6 +36,8 @@ PROBES_SOURCE = (_HERE / "probes.py").read_text(encoding="utf-8")
 NUMPY_DIR = str(Path(numpy.__file__).resolve().parent.parent)
 
 MAX_ANSWER_BYTES = 4_000_000
+MAX_DEPTH = 32  # nesting of lists/dicts in an answer
+MAX_INT_DIGITS = 40
 
 
 _MTIME = 1_000_000_000  # the snapshot's .py files get this mtime, which their .pyc files record
@@ -71,6 +76,7 @@ class Limits:
     timeout: float = 20.0  # wall-clock seconds for one task
     memory_mb: int = 1024
     file_mb: int = 16
+    isolate: bool = True  # False only with --unsafe-no-isolation (a learner's own notebook)
 
 
 @dataclass
@@ -81,42 +87,43 @@ class Answer:
     failure: str | None = None
 
 
-def _set_limits(limits: Limits):
-    def apply():  # runs in the child between fork and exec
-        mem = limits.memory_mb * 2**20
-        resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
-        cpu = int(limits.timeout) + 2
-        resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
-        size = limits.file_mb * 2**20
-        resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-
-    return apply
-
-
 def run_task(task_id: str, names, preamble: str, source: str, cases: list,
              limits: Limits | None = None) -> Answer:
     limits = limits or Limits()
+    jail = isolation.Jail(memory_mb=limits.memory_mb, cpu_s=int(limits.timeout) + 2,
+                          file_mb=limits.file_mb, nproc=32, scratch_mb=64)
     with tempfile.TemporaryDirectory(prefix="dcg-grade-") as tmp:
         tmp = Path(tmp)
-        lib, work = tmp / "lib", tmp / "work"
+        lib = tmp / "lib"
         _write_snapshot(lib)
-        work.mkdir()
+        os.chmod(tmp, 0o755)
+        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "OPENBLAS_NUM_THREADS": "1",
+               "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+        argv = [sys.executable, "-I", "-S", "-c", CHILD_SOURCE]
+        if limits.isolate:
+            inside = isolation.SCRATCH + "/lib"
+            env["HOME"] = isolation.SCRATCH + "/work"
+            cmd, cwd = isolation.command(argv, jail, uid=isolation.new_uid(), env=env,
+                                         binds={str(lib): inside}), None
+        else:
+            inside, cwd = str(lib), tmp / "work"
+            cwd.mkdir()
+            env["HOME"] = str(cwd)
+            cmd = isolation.unwrapped(argv, jail)
         job = {"task": task_id, "names": list(names), "preamble": preamble, "source": source,
-               "cases": cases, "probes": PROBES_SOURCE, "path": [str(lib), NUMPY_DIR]}
-        env = {"PATH": "/usr/bin:/bin", "HOME": str(work), "LANG": "C.UTF-8",
-               "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+               "cases": cases, "probes": PROBES_SOURCE, "path": [inside], "site": [NUMPY_DIR]}
         answer_path = tmp / "answer.json"
         with open(answer_path, "wb") as answer_file:
-            proc = subprocess.Popen(
-                [sys.executable, "-I", "-S", "-c", CHILD_SOURCE], stdin=subprocess.PIPE,
-                stdout=answer_file, stderr=subprocess.DEVNULL, cwd=work, env=env,
-                start_new_session=True, preexec_fn=_set_limits(limits))
+            proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=answer_file,
+                                    stderr=subprocess.DEVNULL, cwd=cwd, env=env,
+                                    start_new_session=True)
             try:
                 proc.communicate(json.dumps(job).encode(), timeout=limits.timeout)
             except subprocess.TimeoutExpired:
                 _kill_group(proc)
                 return Answer(failure=f"timed out after {limits.timeout:g} s (an endless loop?)")
+            except OSError:  # the child closed stdin early: its exit status says why
+                proc.wait(timeout=limits.timeout)
             finally:
                 _kill_group(proc)  # whatever it started is gone too
         return _read_answer(answer_path, proc.returncode)
@@ -127,26 +134,58 @@ def _kill_group(proc):
         os.killpg(proc.pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+    isolation.kill_tree(proc.pid)
     proc.wait()
 
 
 def _read_answer(path: Path, returncode: int) -> Answer:
-    with open(path, "rb") as f:
-        raw = f.read(MAX_ANSWER_BYTES + 1)
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(MAX_ANSWER_BYTES + 1)
+    except OSError as err:
+        return Answer(failure=f"the answer could not be read ({err.strerror})")
     if returncode != 0 or not raw:
         if returncode < 0:
             name = signal.Signals(-returncode).name
             why = {"SIGXCPU": "CPU time limit", "SIGXFSZ": "file size limit",
                    "SIGKILL": "killed (memory?)", "SIGSEGV": "crashed"}.get(name, name)
             return Answer(failure=f"the task code's process died: {name} ({why})")
+        if returncode > 128:  # bwrap reports a signal of the sandboxed child as 128 + n
+            return _read_answer(path, 128 - returncode)
         return Answer(failure=f"the task code's process exited with status {returncode} "
                               "before reporting (sys.exit / os._exit in the task cell?)")
     if len(raw) > MAX_ANSWER_BYTES:
         return Answer(failure="the answer was too large")
     try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        return Answer(failure="the answer was not valid JSON")
+        data = parse(raw)
+    except ValueError as err:
+        return Answer(failure=f"the answer was not acceptable JSON ({err})")
     if not isinstance(data, dict) or not isinstance(data.get("cases", []), list):
         return Answer(failure="the answer had the wrong structure")
     return Answer(data=data)
+
+
+def _bounded_int(text: str) -> int:
+    if len(text) > MAX_INT_DIGITS:
+        raise ValueError(f"an integer of {len(text)} digits")
+    return int(text)
+
+
+def parse(raw: bytes):
+    """JSON from the sandbox: plain data only, nesting and integers bounded (ValueError)."""
+    try:
+        data = json.loads(raw.decode("utf-8"), parse_int=_bounded_int)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    except UnicodeDecodeError:
+        raise ValueError("not UTF-8") from None
+    stack = [(data, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ValueError(f"nested deeper than {MAX_DEPTH}")
+        if isinstance(item, dict):
+            stack += [(v, depth + 1) for v in item.values()]
+        elif isinstance(item, list):
+            stack += [(v, depth + 1) for v in item]
+    return data

@@ -1,8 +1,8 @@
 """The sandboxed process: run one task cell, probe it, write the results as JSON.
 
-Started by ``sandbox.py`` as ``python -I -S -c <this source>`` in an empty temporary directory,
-with resource limits already set, a clean environment, and ``sys.path`` holding only the
-standard library, a copy of the engine taken before any notebook ran, and numpy's directory.
+Started by ``sandbox.py`` as ``python -I -S -c <this source>`` inside bubblewrap, with resource
+limits already set, a clean environment, and ``sys.path`` holding a copy of the engine taken
+before any notebook ran, then the standard library, then site-packages (for numpy).
 It reads one JSON job on stdin and writes one JSON answer to the file on its stdout. Nothing
 here judges: the answer is plain data, compared later in the grader's own process.
 """
@@ -38,6 +38,22 @@ def error_of(err):
     return {"error": type(err).__name__, "message": message}
 
 
+def no_pickle():
+    """Nothing here is ever unpickled: np.load(..., allow_pickle=True) of a crafted file and
+    pickle.loads of a payload fail instead of running code the task cell's checks never saw."""
+    import pickle
+
+    def refused(*args, **kwargs):
+        raise PermissionError("unpickling is not allowed while grading")
+
+    for module in (pickle, sys.modules.get("_pickle")):
+        for name in ("load", "loads", "Unpickler"):
+            if module is not None and hasattr(module, name):
+                setattr(module, name, refused)
+    for name in ("_pickle", "pickle", "copyreg", "shelve", "marshal"):
+        sys.modules.setdefault(name, None)
+
+
 def main():
     job = json.loads(sys.stdin.read())
     results_fd = os.dup(1)  # the answer goes here; fds 1 and 2 now lead nowhere
@@ -45,11 +61,14 @@ def main():
     os.dup2(devnull, 1)
     os.dup2(devnull, 2)
     sys.stdout = sys.stderr = CappedText()
-    sys.path[:0] = job["path"]
+    sys.path[:0] = job["path"]  # the engine snapshot only, then the standard library ...
+    sys.path += job["site"]  # ... and only then site-packages (for numpy): none shadows stdlib
     sys.modules["torch"] = None  # the task cells compute, torch does not do it for them
     sys.setrecursionlimit(1000)
 
     import numpy  # noqa: F401  (before the task code, so a numpy.py it might write is not used)
+
+    no_pickle()
 
     answer = {"cases": []}
     try:

@@ -4,7 +4,8 @@ A pooling window of kh × kw taps slides over each channel separately. Instead o
 windows (im2col), both ops loop over the kh·kw *taps*: the pixels that tap (i, j) covers, for
 every window at once, form one strided slice of the image, so each tap costs one vectorised
 operation. Backward walks the same taps and sends each window's gradient to where it came from:
-all taps equally for the average, and only the winning tap (the first maximum, as torch) for max.
+all taps equally for the average, and only the winning tap (the first maximum, as torch) for max
+(the last NaN, as torch, in a window holding NaN).
 """
 
 from ..backend import asarray_like, xp, xp_of
@@ -97,7 +98,19 @@ class MaxPool(Function):
                 dx[window] += grad * first
             else:  # each pixel is in at most one window: write, no need to add
                 xp.multiply(grad, first, out=dx[window])
+        if unclaimed.any():  # only a window whose maximum is NaN (NaN equals nothing) ...
+            _to_last_nan(x, grad, dx, unclaimed, first, kernel, stride, dilation)
         return _unpad(dx, shape, padding)
+
+
+def _to_last_nan(x, grad, dx, unclaimed, last, kernel, stride, dilation):
+    """... sends its gradient to its last NaN, row by row, as torch's CPU kernel (which
+    takes a tap when ``val > maxval || isnan(val)``)."""
+    for _, window in reversed(list(_taps(x.shape, kernel, stride, dilation))):
+        xp.isnan(x[window], out=last)
+        last &= unclaimed
+        unclaimed ^= last
+        dx[window] += grad * last
 
 
 class AvgPool(Function):

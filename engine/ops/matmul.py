@@ -20,9 +20,14 @@ def _is_transposed(m):
 
 def matmul_2d(a, b):
     """a @ b for two matrices. When b is a transposed view, as W.T in Linear's x @ W.T,
-    OpenBLAS computes the same product as (W xᵀ)ᵀ up to 25 % faster at these shapes, with
-    bit-identical results (measured: BENCHMARKS.md); the result is then a column-major view,
-    which numpy's elementwise ops and the next matmul read as fast as a row-major one."""
+    OpenBLAS computes the same product as (W xᵀ)ᵀ up to 25 % faster at these shapes
+    (measured: BENCHMARKS.md). The result is the same product but not always the same bits:
+    the two orders may run different kernels that sum in different orders, so in float32
+    they can differ in the last bits (measured on one machine: up to 4e-5 on entries of
+    size ~100 at 64×784×256, about 7e-7 of the largest entry; on another, bit-identical).
+    Both stay within the float rounding bound of the product (tests/test_fast_paths.py).
+    The result is a column-major view, which numpy's elementwise ops and the next matmul
+    read as fast as a row-major one."""
     return (b.T @ a.T).T if _is_transposed(b) else a @ b
 
 

@@ -12,22 +12,39 @@ PREAMBLE = "import numpy as np\n"
 # --- DistributedSampler's shards ---------------------------------------------------------------
 def _shard_cases(rng):
     cases = []
-    for n, world in [(10, 2), (10, 3), (7, 4), (12, 4), (3, 4), (9, 1)]:
+    for n, world in [(10, 2), (10, 3), (7, 4), (12, 4), (3, 4), (9, 1), (2, 5)]:
         indices = rng.permutation(1000)[:n].tolist()
         cases.append({"indices": indices, "rank": int(rng.integers(world)), "world_size": world})
     cases[1]["rank"] = 2  # a rank that needs the padding
+    cases[6]["rank"] = 4  # more padding than indices: they repeat more than once
     return cases
 
 
-def _shard(case, pad=True, contiguous=False):
-    indices, rank, world = case["indices"], case["rank"], case["world_size"]
-    if pad:
-        extra = -len(indices) % world
-        indices = indices + (indices * (extra // len(indices) + 1))[:extra]
+def _padded(case, pad="repeat"):
+    indices, extra = case["indices"], -len(case["indices"]) % case["world_size"]
+    if pad == "repeat":
+        return indices + (indices * (extra // len(indices) + 1))[:extra]
+    return indices + indices[:extra] if pad == "once" else indices
+
+
+def _shard(case, pad="repeat", contiguous=False):
+    rank, world = case["rank"], case["world_size"]
+    indices = _padded(case, pad)
     if contiguous:
         per = -(-len(indices) // world)
         return indices[rank * per:(rank + 1) * per]
     return indices[rank::world]
+
+
+def _pads_otherwise(case, out, want):
+    """Right length, right real indices, but other values where the padding goes."""
+    n, rank, world = len(case["indices"]), case["rank"], case["world_size"]
+    real = [k for k in range(len(want)) if rank + k * world < n]
+    return len(out) == len(want) and all(out[k] == want[k] for k in real)
+
+
+def _is_block(out, indices):
+    return len(out) > 1 and any(indices[i:i + len(out)] == out for i in range(len(indices)))
 
 
 def _shard_judge(case, out):
@@ -35,12 +52,20 @@ def _shard_judge(case, out):
     if out == want:
         return None
     for hint, variant in [
+            ("when more are missing than there are indices, repeat the list more than once "
+             "(indices * k, then cut): every rank gets ceil(len / world_size) indices",
+             _shard(case, pad="once")),
             ("pad first: repeat indices from the start until the length divides by world_size, "
-             "so that every rank gets as many samples", _shard(case, pad=False)),
-            ("DistributedSampler deals the indices out like cards (rank r takes positions r, "
-             "r + N, r + 2N, ...), not in contiguous blocks", _shard(case, contiguous=True))]:
+             "so that every rank gets as many samples (don't drop the remainder)",
+             _shard(case, pad=None))]:
         if out == variant:
             return hint
+    if _pads_otherwise(case, out, want):
+        return ("pad by repeating the indices from the start (indices[0], indices[1], ...), "
+                "not with zeros or the last index")
+    if _is_block(out, _padded(case)):
+        return ("DistributedSampler deals the indices out like cards (rank r takes positions r, "
+                "r + N, r + 2N, ...), not in contiguous blocks")
     if len(out) != len(want):
         return (f"rank {case['rank']} of {case['world_size']} should get {len(want)} indices "
                 f"(ceil({len(case['indices'])} / {case['world_size']})), got {len(out)}")
@@ -65,14 +90,17 @@ def _bucket_cases(rng):
     return cases
 
 
-def _buckets(case, reverse_walk=False, strict=False, reverse_list=True):
+def _buckets(case, reverse_walk=False, strict=False, reverse_list=True, close_before=False):
     nbytes, cap = case["nbytes"], case["cap"]
     order = range(len(nbytes) - 1, -1, -1) if reverse_walk else range(len(nbytes))
     buckets, current, size = [], [], 0
     for i in order:
+        if close_before and current and size + nbytes[i] > cap:
+            buckets.append(current)
+            current, size = [], 0
         current.append(i)
         size += nbytes[i]
-        if size > cap if strict else size >= cap:
+        if not close_before and (size > cap if strict else size >= cap):
             buckets.append(current)
             current, size = [], 0
     buckets += [current] if current else []
@@ -91,12 +119,20 @@ def _bucket_judge(case, out):
              "walking the parameters backwards groups them differently",
              _buckets(case, reverse_walk=True)),
             ("close a bucket as soon as it holds cap bytes or more (>=), not only above cap",
-             _buckets(case, strict=True))]:
+             _buckets(case, strict=True)),
+            ("a bucket may go over cap: add the parameter first, then close the bucket once it "
+             "holds cap bytes or more (don't close it early to stay under cap)",
+             _buckets(case, close_before=True)),
+            ("keep the indices inside a bucket ascending: reverse the list of buckets, not "
+             "each bucket", [b[::-1] for b in want])]:
         if out == variant:
             return hint
     flat = sorted(i for b in out for i in b) if all(isinstance(b, list) for b in out) else None
     if flat != list(range(len(case["nbytes"]))):
         return "every parameter index must be in exactly one bucket"
+    if [i for b in out[::-1] for i in b] != list(range(len(case["nbytes"]))):
+        return ("DDP fills buckets in parameter order, then reverses the list: read backwards, "
+                "the buckets hold parameters 0, 1, 2, ... in order (don't sort or regroup them)")
     return f"expected {want}, got {out}"
 
 
@@ -142,8 +178,15 @@ def _ring_judge(case, out):
         return None
     if all(s == (n - 1) * size / n for s in sent):
         return "count the all-gather's N − 1 steps too: 2(N − 1) chunks of n/N in all"
-    if all(s == (n - 1) * size for s in sent):
+    whole = all(s in ((n - 1) * size, 2 * (n - 1) * size) for s in sent)
+    n_steps = all(s == 2 * size for s in sent)  # N steps a phase, a chunk each
+    if whole and n_steps:  # N = 2: the two mistakes count the same
+        return ("each phase has N − 1 steps and each step sends one chunk (n/N elements): "
+                "2(N − 1) · n/N in all")
+    if whole:
         return "each step sends one chunk (n/N elements), not the whole array"
+    if n_steps:
+        return "each phase has N − 1 steps (s = 0 … N − 2), not N: 2(N − 1) chunks in all"
     return f"each worker sends 2(N − 1)/N · n = {want:g} elements; counted {sent}"
 
 

@@ -43,7 +43,19 @@ def _neuron_torch(case):
 # --- the backward loop on a graph of nodes with _prev and _local_grads -------------------------
 def _graph_cases(rng):
     cases = [{"leaves": [2.0, -3.0],  # c = a*b; d = c + a; e = d * c: a and c are used twice
-              "ops": [[[0, 1], [-3.0, 2.0]], [[2, 0], [1.0, 1.0]], [[3, 2], [-6.0, -4.0]]]}]
+              "ops": [[[0, 1], [-3.0, 2.0]], [[2, 0], [1.0, 1.0]], [[3, 2], [-6.0, -4.0]]]},
+             # p = 2*leaf; z = 3*p; r = p + z: p reaches r by paths of lengths 1 and 2, so a
+             # breadth-first walk passes p on before z's share arrived (leaf.grad 2, not 8)
+             {"leaves": [1.5], "ops": [[[0], [2.0]], [[1], [3.0]], [[1, 2], [1.0, 1.0]]],
+              "why": "this graph is p = 2*leaf; z = 3*p; r = p + z: p gets 1 from r directly "
+                     "and 3 through z, so p's grad is complete only after z passed its share "
+                     "on; a breadth-first walk from the root passes p on too early: walk the "
+                     "reverse topological order"},
+             # a chain with skips: node k feeds k+1 and k+2, so every inner node is reached
+             # by paths of several lengths
+             {"leaves": [0.5, -1.0],
+              "ops": [[[0, 1], [1.5, -0.5]], [[2], [0.8]], [[3, 2], [1.2, 0.7]],
+                      [[4, 3], [-0.9, 1.1]], [[5, 4], [0.6, -1.3]], [[6, 5], [1.4, 0.9]]]}]
     for _ in range(4):
         n_leaves = int(rng.integers(2, 5))
         ops = []
@@ -71,6 +83,11 @@ def _backprop(case, reverse=True, overwrite=False):
 
 
 def _graph_judge(case, out):
+    hint = _graph_hint(case, out)
+    return hint if hint is None or "why" not in case else f"{hint} ({case['why']})"
+
+
+def _graph_hint(case, out):
     names = [f"node {i}'s grad" for i in range(len(case["leaves"]) + len(case["ops"]))]
     zeros = [0.0] * len(names)
     return judge_numbers(out, _backprop(case), names, [
@@ -124,12 +141,25 @@ def _numgrad_judge(case, out):
     x, h = case["x"], 1e-6
     forward = [(_f(case, x[:i] + [xi + h] + x[i + 1:]) - _f(case, x)) / h
                for i, xi in enumerate(x)]
+    backward = [(_f(case, x) - _f(case, x[:i] + [xi - h] + x[i + 1:])) / h
+                for i, xi in enumerate(x)]
     if isinstance(out, list) and len(out) != len(x):
         return f"one partial derivative per input: expected {len(x)} numbers, got {len(out)}"
-    return judge_numbers(out, _numgrad_reference(case), [f"d f/d x[{i}]" for i in range(len(x))],
-                         [("that is the one-sided difference (f(x+h) - f(x)) / h, off by O(h); "
-                           "use the central one (f(x+h) - f(x-h)) / (2h), off by O(h**2)",
-                           forward)], rtol=1e-7, atol=1e-7)
+    want = _numgrad_reference(case)
+    hint = judge_numbers(out, want, [f"d f/d x[{i}]" for i in range(len(x))], [
+        ("that is the one-sided difference (f(x+h) - f(x)) / h, off by O(h); use the central "
+         "one (f(x+h) - f(x-h)) / (2h), off by O(h**2)", forward),
+        ("that is the one-sided difference (f(x) - f(x-h)) / h, off by O(h); use the central "
+         "one (f(x+h) - f(x-h)) / (2h), off by O(h**2)", backward),
+        ("the central difference divides by the distance between the two points, 2h",
+         [2 * g for g in want])], rtol=1e-7, atol=1e-7)
+    if hint and "expected" in hint and all(abs(g - w) <= 1e-3 * (1 + abs(w))
+                                           for g, w in zip(out, want)):
+        worst = max(abs(g - w) for g, w in zip(out, want))
+        hint += (f" (close, but off by up to {worst:.1e}: a central difference is off by about "
+                 "h**2 times the third derivative / 6, so a step h of 1e-2 is too coarse: use "
+                 "h of about 1e-6; and restore every x you nudged)")
+    return hint
 
 
 def _numgrad_torch(case):

@@ -34,7 +34,7 @@ def _run(case, update):
     for t, grads in enumerate(case["grads"], start=1):
         params = [update(p, array(g), s, t) for p, g, s in zip(params, grads, states)]
         trajectory.append([enc(p) for p in params])
-    return {"trajectory": trajectory, "cleared": True}
+    return {"trajectory": trajectory, "cleared": True, "graphs": 0}
 
 
 def _judge_trajectory(case, out, reference, variants, rtol=1e-9):
@@ -56,6 +56,11 @@ def _judge_trajectory(case, out, reference, variants, rtol=1e-9):
                 if x.shape != y.shape or not close(x, y, rtol, 1e-12):
                     return f"after step {t}, parameter {i}: expected {fmt(y)}, got {fmt(x)}"
         return f"expected {len(want)} steps of {len(want[0])} parameters"
+    if out.get("graphs", 0) != 0:
+        return ("the update ran with autograd recording: a parameter stopped being a leaf or "
+                "the optimizer's state (a momentum buffer built from p.grad + weight_decay * p) "
+                "carries a graph that grows every step. Do the whole step inside "
+                "`with no_grad():`")
     if out.get("cleared") is not True:
         return "zero_grad() should set every p.grad to None (torch's default) or to zeros"
     return None
@@ -70,7 +75,9 @@ def _sgd(case, ema=False, decay="grad"):
         g = g + wd * p if decay == "grad" else g
         if m:
             buf = state.get("buf")
-            if ema:
+            if ema == "from grad":  # the average, started at the first gradient
+                buf = g.copy() if buf is None else (1 - m) * g + m * buf
+            elif ema:
                 buf = (1 - m) * g + (m * buf if buf is not None else 0.0)
             else:
                 buf = g.copy() if buf is None else m * buf + g
@@ -94,6 +101,8 @@ def _sgd_judge(case, out):
     return _judge_trajectory(case, out, _sgd, [
         ("torch's momentum is buf = momentum * buf + grad (no (1 - momentum) factor), and the "
          "first step starts the buffer at buf = grad", lambda c: _sgd(c, ema=True)),
+        ("torch's momentum is buf = momentum * buf + grad (no (1 - momentum) factor)",
+         lambda c: _sgd(c, ema="from grad")),
         ("weight decay is missing: g = p.grad + weight_decay * p, before the momentum",
          lambda c: _sgd(c, decay=None)),
         ("weight decay goes into the gradient *before* the momentum buffer: "
@@ -152,7 +161,7 @@ def _optimizer_torch(case, name):
             p.grad = torch.tensor(array(g))
         opt.step()
         trajectory.append([enc(p.detach().numpy()) for p in params])
-    return {"trajectory": trajectory, "cleared": True}
+    return {"trajectory": trajectory, "cleared": True, "graphs": 0}
 
 
 # --- clip_grad_norm_ ------------------------------------------------------------------------------
@@ -179,8 +188,9 @@ def _clip(case, per_param=False, upward=False, eps=1e-6):
 
 def _clip_judge(case, out):
     def same(a, b):
-        return close(a["total"], b["total"], 1e-10, 0) and all(
-            close(array(x), array(y), 1e-10, 1e-14) for x, y in zip(a["grads"], b["grads"]))
+        return close(a["total"], b["total"], 1e-10, 0) and len(a["grads"]) == len(b["grads"]) \
+            and all(close(array(x), array(y), 1e-10, 1e-14) for x, y in zip(a["grads"],
+                                                                            b["grads"]))
 
     want = _clip(case)
     if not same(out, want):

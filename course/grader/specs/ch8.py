@@ -175,11 +175,18 @@ def _lstm_torch(case):
 # --- the last real step of each padded sequence -----------------------------------------------
 def _last_cases(rng):
     cases = []
-    for steps, n, h in [(3, 1, 2), (5, 4, 3), (6, 3, 2)]:
+    # After a sequence's end the padding is zeros (pack_padded_sequence / pad_packed_sequence)
+    # or whatever an RNN run over the padded batch went on computing (not zeros): both kinds,
+    # so that "the last non-zero step" is not mistaken for "step lengths[i] - 1".
+    for steps, n, h, zeros in [(3, 1, 2, True), (5, 4, 3, False), (6, 3, 2, True),
+                               (6, 5, 2, False)]:
         lengths = rng.integers(1, steps + 1, size=n)
-        lengths[rng.integers(n)] = steps  # the longest fills the padded length
+        longest = int(rng.integers(n))
+        lengths[(longest + 1) % n] = steps - 2  # one ends early
+        lengths[longest] = steps  # the longest fills the padded length
         output = _normal(rng, steps, n, h)
-        output[np.arange(steps)[:, None] >= lengths[None, :]] = 0.0  # zeros after each end
+        if zeros:
+            output[np.arange(steps)[:, None] >= lengths[None, :]] = 0.0
         cases.append({"output": enc(output), "lengths": lengths.tolist()})
     return cases
 
@@ -190,11 +197,21 @@ def _last(case, shift=1):
     return enc(output[steps, np.arange(output.shape[1])])
 
 
+def _last_nonzero(output):
+    """Each sequence's last step with a non-zero entry: a guess at the length, not the length."""
+    nonzero = np.any(output != 0, axis=2)  # (T, N)
+    steps = len(output) - 1 - np.argmax(nonzero[::-1], axis=0)
+    return enc(output[steps, np.arange(output.shape[1])])
+
+
 def _last_judge(case, out):
     output = array(case["output"])
     return _judge_arrays([out], [_last(case)], ["the last outputs"], [
-        ("output[-1] is padding (zeros) for every sequence shorter than the longest: take step "
+        ("output[-1] is padding for every sequence shorter than the longest: take step "
          "lengths[i] - 1 of sequence i", [enc(output[-1])]),
+        ("the padding after a sequence's end need not be zeros (an RNN run over the padded "
+         "batch goes on computing): use lengths, take step lengths[i] - 1 of sequence i",
+         [_last_nonzero(output)]),
         ("off by one: sequence i's last real step is lengths[i] - 1 (counting from 0)",
          [_last(case, shift=0)])])
 

@@ -100,8 +100,13 @@ def _fold_reference(case, chained=True):
 
 
 def _fold_cases(rng):
-    cases = []
-    while len(cases) < 4:
+    # fixed: relu folds on a negative constant, through a chain (t0 -> t1 -> t2), so an op
+    # table that gets relu wrong (abs, identity) or folds only one level deep is seen
+    cases = [{"constants": {"c0": 1.5, "c1": -2.0},
+              "nodes": [["t0", "neg", ["c0"]], ["t1", "relu", ["t0"]], ["t2", "mul", ["t1", "c1"]],
+                        ["t3", "add", ["t2", "x"]], ["t4", "relu", ["c1"]],
+                        ["t5", "sub", ["t3", "t4"]]]}]
+    while len(cases) < 5:
         _, constants, nodes = _graph(rng, int(rng.integers(6, 10)), 3, constant_bias=0.6)
         case = {"nodes": nodes, "constants": constants}
         folded = len(nodes) - len(_fold_reference(case)["nodes"])
