@@ -169,10 +169,12 @@ def asarray_like(value, like, dtype=None):
                      device_of(like))
 
 
-def as_strided(x, shape, strides):
-    """A read-only strided view of ``x`` (numpy's stride tricks; CuPy's on the GPU)."""
+def as_strided(x, shape, strides, writeable=False):
+    """A strided view of ``x``, read-only unless asked (numpy's stride tricks; CuPy's on the
+    GPU, where views are always writeable)."""
     if type(x) is np.ndarray:
-        return np.lib.stride_tricks.as_strided(x, shape=shape, strides=strides, writeable=False)
+        return np.lib.stride_tricks.as_strided(x, shape=shape, strides=strides,
+                                               writeable=writeable)
     return xp_of(x).lib.stride_tricks.as_strided(x, shape=shape, strides=strides)
 
 
