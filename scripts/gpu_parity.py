@@ -22,6 +22,7 @@ import traceback
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # engine and bench from this checkout, installed or not
 BATCH = 256
 
 
@@ -52,7 +53,6 @@ def run_parity_tests(out: Path, timeout: float) -> list[str]:
 
 
 def _models():
-    sys.path.insert(0, str(REPO))
     from bench.cnn import cifar_cnn, mnist_net
 
     return {"CIFAR CNN": (cifar_cnn, (3, 32, 32), "cross_entropy"),
