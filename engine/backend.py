@@ -169,6 +169,17 @@ def asarray_like(value, like, dtype=None):
                      device_of(like))
 
 
+def put_along_axis(arr, indices, values, axis):
+    """numpy's put_along_axis; on an array library without it (older CuPy), the same
+    assignment as one advanced index (an open mesh, with ``indices`` along ``axis``)."""
+    module = xp_of(arr)
+    if hasattr(module, "put_along_axis"):
+        return module.put_along_axis(arr, indices, values, axis=axis)
+    index = list(module.ix_(*[module.arange(n) for n in indices.shape]))
+    index[axis] = indices
+    arr[tuple(index)] = values
+
+
 def as_strided(x, shape, strides, writeable=False):
     """A strided view of ``x``, read-only unless asked (numpy's stride tricks; CuPy's on the
     GPU, where views are always writeable)."""
