@@ -56,6 +56,7 @@ class Tensor:
     dtype = property(lambda self: self.array.dtype)
     ndim = property(lambda self: self.array.ndim)
     device = property(lambda self: backend.device_of(self.array))
+    is_cuda = property(lambda self: self.device.type == "cuda")
     is_leaf = property(lambda self: self.grad_fn is None)
 
     def size(self, dim=None):
@@ -263,6 +264,8 @@ class Tensor:
         body = np.array2string(a, precision=4, separator=", ", prefix="tensor(",
                                floatmode="maxprec_equal" if whole else "fixed")
         extras = []
+        if type(self.array) is not np.ndarray:  # as torch: device='cuda:0'
+            extras.append(f"device='{self.device}'")
         if self.dtype not in (np.float32, np.int64, np.bool_):
             extras.append(f"dtype={self.dtype}")
         if self.grad_fn is not None:

@@ -28,6 +28,7 @@ def test_tensor_device_to_and_back():
     assert engine.ones(2).device == "cpu" and engine.zeros(3, device="strict").device == "strict"
     assert engine.zeros_like(x).device == "strict" and engine.randn_like(x).device == "strict"
     assert x.to("cpu", engine.float64).dtype == np.float64
+    assert repr(x) == "tensor([1., 2.], device='strict')" and not x.is_cuda
 
 
 def test_a_move_is_differentiable_and_the_gradient_comes_home():

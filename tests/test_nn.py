@@ -83,6 +83,7 @@ def test_repr_is_torchs():
     assert repr(nn.ModuleList()) == repr(torch.nn.ModuleList())
 
 
+@pytest.mark.cpu_only  # compares with torch's CPU repr (a device shows in the repr)
 def test_parameter_is_a_leaf_tensor_sharing_memory():
     t = engine.zeros(2, 3)
     p = nn.Parameter(t)
