@@ -124,6 +124,7 @@ class StrictArray(NDArrayOperatorsMixin):
     nbytes = property(lambda self: self._a.nbytes)
     flags = property(lambda self: self._a.flags)
     T = property(lambda self: StrictArray(self._a.T))
+    flat = property(lambda self: _Flat(self._a))  # as CuPy's flatiter: items stay on device
 
     def __getattr__(self, name):
         if name.startswith("__"):  # __array_interface__ & co. would let numpy copy it silently
@@ -132,6 +133,16 @@ class StrictArray(NDArrayOperatorsMixin):
         if not callable(attr):
             return _wrap(attr)
         return lambda *args, **kwargs: _wrap(attr(*_unwrap(args), **_unwrap(kwargs)))
+
+
+class _Flat:
+    __slots__ = ("_a",)
+
+    def __init__(self, array):
+        self._a = array
+
+    def __getitem__(self, index):
+        return _wrap(self._a.flat[_unwrap(index)])
 
 
 def asarray(data, dtype=None):

@@ -110,9 +110,10 @@ def test_engine_on_strict_matches_torch_for_a_conv_step():
 def test_a_training_step_makes_no_silent_host_device_copies(dropout):
     """Counted on the stand-in, over one whole step (forward, loss, backward, SGD step).
 
-    The crossings that remain, each named: cross_entropy reads three numbers on the host (the
-    targets' min and max, to raise a clear error for a class index out of range, and how many
-    targets are not ignore_index, for the mean); max_pool2d's backward reads one bool (was any
+    The crossings that remain, each named: cross_entropy reads four numbers on the host (the
+    targets' min and max, to raise a clear error for a class index out of range; how many
+    targets are not ignore_index, for the mean; the first row's log-sum-exp, to warn when the
+    input looks like log-probabilities); max_pool2d's backward reads one bool (was any
     window's maximum NaN?); dropout's mask is drawn on the host by the seeded generator and
     copied over once. Nothing else: no array goes through numpy."""
     engine.manual_seed(0)
@@ -128,9 +129,9 @@ def test_a_training_step_makes_no_silent_host_device_copies(dropout):
         opt.zero_grad()
         loss.backward()
         opt.step()
-        assert strict.transfers == {"to_host": 3 + 1, "to_device": 1 if dropout else 0}
+        assert strict.transfers == {"to_host": 4 + 1, "to_device": 1 if dropout else 0}
     loss.item()  # printing the loss: one more, asked for
-    assert strict.transfers["to_host"] == 5
+    assert strict.transfers["to_host"] == 6
 
 
 def test_data_loader_batches_stay_on_the_cpu_until_moved():
