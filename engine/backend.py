@@ -101,6 +101,8 @@ def set_default_device(device):
     if device != "cpu":
         _load(device.type)  # no CuPy: the error now, not at the first tensor
     _default[0] = device
+
+
 #: array type -> (array module, function giving the array's device)
 _DEVICES = {}
 
