@@ -123,6 +123,15 @@ _STUB_CHECKS = '''"""A stand-in for the check cells while grading: the grader sc
 
 def check(task_id, *objects, **options):
     print(f"check({task_id!r}): skipped while grading (the grader scores this task itself)")
+
+
+def ready(*task_ids, **options):
+    print("skipped while grading: this cell uses task code the grader judges itself")
+    return False
+
+
+def status(chapter, *args, **options):
+    print(f"status({chapter!r}): skipped while grading (the grader's table is the status)")
 '''
 
 

@@ -46,10 +46,17 @@ def no_pickle():
     def refused(*args, **kwargs):
         raise PermissionError("unpickling is not allowed while grading")
 
+    class RefusedUnpickler:  # a class, so modules that subclass Unpickler still import
+        __init__ = load = refused
+
     for module in (pickle, sys.modules.get("_pickle")):
-        for name in ("load", "loads", "Unpickler"):
-            if module is not None and hasattr(module, name):
+        if module is None:
+            continue
+        for name in ("load", "loads"):
+            if hasattr(module, name):
                 setattr(module, name, refused)
+        if hasattr(module, "Unpickler"):
+            module.Unpickler = RefusedUnpickler
     for name in ("_pickle", "pickle", "copyreg", "shelve", "marshal"):
         sys.modules.setdefault(name, None)
 
