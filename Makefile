@@ -8,7 +8,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: lab test lint bench chapters install system-deps browser-deps clean
+.PHONY: lab test lint bench chapters install system-deps browser-deps clean gpu-check
 .DEFAULT_GOAL := help
 
 help:
@@ -47,6 +47,13 @@ lint: $(STAMP)
 
 bench: install
 	$(PY) -m bench $(BENCH)
+
+# On a GPU machine (CuPy installed: pip install -e ".[gpu]"): the engine's parity tests on CUDA,
+# its CNN steps against torch CUDA, then every chapter's CUDA cross-checks. Report: gpu-report/.
+# Installs nothing (GPU machines are often offline): .venv's Python if there is one, else python3.
+GPU_PY = $(if $(wildcard $(PY)),$(PY),$(PYTHON))
+gpu-check:
+	$(GPU_PY) scripts/gpu_check.py --out gpu-report $(GPU_CHECK)
 
 # Re-run every chapter in place (after an engine change) as a fresh clone runs it: the learning
 # budget, the bundled samples (DCG_DATA unset), one BLAS thread (course.build_notebook.LEARNER_ENV).

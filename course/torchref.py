@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 import engine
+from engine.backend import to_numpy
 from engine.nn import Module as EngineModule
 from engine.testing import TOLERANCES, tolerance
 
@@ -27,7 +28,7 @@ def _numpy(x):
     if isinstance(x, torch.Tensor):
         return x.detach().cpu().numpy()
     if isinstance(x, engine.Tensor):
-        return np.asarray(x.array)
+        return to_numpy(x.array)  # a copy to the host for a tensor on a device
     if isinstance(x, engine.Value):  # the scalar autograd of chapters 1-3
         return np.asarray(x.data)
     return np.asarray(x)

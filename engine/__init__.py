@@ -11,7 +11,10 @@ gradient semantics follow PyTorch's. Map of the package:
 
 import numpy as _np
 
-from . import data, nn, ops, optim
+from . import cuda, data, nn, ops, optim
+from .backend import Device as device
+from .backend import default_device as get_default_device
+from .backend import set_default_device
 from .checkpoint import load, save
 from .creation import (
     arange,

@@ -22,6 +22,7 @@ its inputs and what it saved. Backward returns one gradient per positional argum
 
 import weakref
 
+from . import backend
 from .backend import xp
 from .grad_mode import is_grad_enabled
 
@@ -69,9 +70,16 @@ class Function:
             arrays.append(a.array if is_tensor else a)
             needs.append(is_tensor and a.requires_grad)
         ctx.needs_input_grad = tuple(needs)
-        out = cls.forward(ctx, *arrays, **kwargs)
-        if type(out) is not xp.ndarray:  # numpy gives scalars for x.sum() or 0-d math; a
-            out = xp.asarray(out)  # tensor needs an array, which in-place ops can write into
+        try:
+            out = cls.forward(ctx, *arrays, **kwargs)
+        except (TypeError, ValueError):  # CuPy: "Unsupported type" for a numpy operand
+            mixed = backend.same_device_error(cls.op_name(), [a for a in args
+                                                              if isinstance(a, Tensor)])
+            if mixed is not None:
+                raise mixed from None
+            raise
+        if type(out) is not xp.ndarray:  # numpy scalars (x.sum()), or a device array
+            out = backend.result_array(out)
         if not (True in needs and is_grad_enabled()):
             return Tensor._make(out)
         ctx.inputs = tuple([a if isinstance(a, Tensor) else None for a in args])

@@ -10,6 +10,7 @@ hyperparameters are Python floats, which numpy casts to the array's dtype.
 
 import numpy as np
 
+from .backend import to_device
 from .grad_mode import enable_grad, no_grad
 from .tensor import Tensor
 
@@ -207,7 +208,7 @@ def _checked_entry(name, key, k, v, p):
         raise ValueError(f"{name}: state[{key!r}][{k!r}] is {a.dtype} of shape {a.shape}; "
                          f"expected numbers of the parameter's shape {p.shape}. The state dict "
                          "belongs to other parameters: build the model and optimizer as saved")
-    return Tensor(a.astype(p.dtype, copy=True))
+    return Tensor._make(to_device(a.astype(p.dtype, copy=True), p.device))  # as torch: moved
 
 
 def _array(v):

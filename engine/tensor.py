@@ -55,7 +55,8 @@ class Tensor:
     shape = property(lambda self: tuple(self.array.shape))
     dtype = property(lambda self: self.array.dtype)
     ndim = property(lambda self: self.array.ndim)
-    device = property(lambda self: "cpu")
+    device = property(lambda self: backend.device_of(self.array))
+    is_cuda = property(lambda self: self.device.type == "cuda")
     is_leaf = property(lambda self: self.grad_fn is None)
 
     def size(self, dim=None):
@@ -178,6 +179,8 @@ class Tensor:
         else:
             grad = backend.as_array(gradient.array if isinstance(gradient, Tensor) else gradient,
                                     self.dtype)
+            if type(self.array) is not np.ndarray:  # host data for a tensor on a device: moved
+                grad = backend.to_device(grad, self.device)
             if grad.shape != self.array.shape:
                 raise RuntimeError(f"backward(): gradient has shape {tuple(grad.shape)} but the "
                                    f"tensor has shape {self.shape}; they must match (one "
@@ -225,6 +228,9 @@ class Tensor:
         return self._inplace(_op, lambda a, b: xp.divide(a, b, out=a, casting="unsafe"), other)
 
     def copy_(self, src):
+        """Copy ``src``'s values in (across devices too, as torch: an explicit copy)."""
+        if type(self.array) is not np.ndarray:
+            src = backend.to_device(src.array if isinstance(src, Tensor) else src, self.device)
         return self._inplace("copy_", lambda a, b: xp.copyto(a, b, casting="unsafe"), src)
 
     def fill_(self, value):
@@ -258,6 +264,8 @@ class Tensor:
         body = np.array2string(a, precision=4, separator=", ", prefix="tensor(",
                                floatmode="maxprec_equal" if whole else "fixed")
         extras = []
+        if type(self.array) is not np.ndarray:  # as torch: device='cuda:0'
+            extras.append(f"device='{self.device}'")
         if self.dtype not in (np.float32, np.int64, np.bool_):
             extras.append(f"dtype={self.dtype}")
         if self.grad_fn is not None:
@@ -340,7 +348,8 @@ class RemovableHandle:
 
 def _accumulate(t, g):
     if t.grad is None:  # own copy (an array, not a numpy scalar): g may be shared or read-only
-        t.grad = Tensor._make(xp.array(g, dtype=t.dtype, order="C"))  # C order: fast updates
+        # C order: fast updates
+        t.grad = Tensor._make(backend.xp_of(g).array(g, dtype=t.dtype, order="C"))
     else:
         t.grad.array += g
 

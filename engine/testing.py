@@ -6,6 +6,7 @@ engine never imports torch.
 
 import numpy as np
 
+from .backend import to_numpy, xp_of
 from .grad_mode import no_grad
 from .tensor import Tensor
 
@@ -31,7 +32,7 @@ TOLERANCES = {
 
 def _numpy(x):
     if isinstance(x, Tensor):
-        return np.asarray(x.array)
+        return to_numpy(x.array)  # a copy to the host for a tensor on a device
     if hasattr(x, "detach") and hasattr(x, "cpu"):  # a torch tensor, duck-typed
         return x.detach().cpu().numpy()
     return np.asarray(x)
@@ -113,21 +114,21 @@ def gradcheck(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-4):
         out.backward(seed.reshape(shape))
         for k, t in checked:
             if t.grad is not None:
-                analytic[k][j] = t.grad.array.reshape(-1)
+                analytic[k][j] = to_numpy(t.grad.array).reshape(-1)
     for _, t in checked:
         t.grad = None
 
     worst = None
     for k, t in checked:
-        t.array = np.ascontiguousarray(t.array)
+        t.array = xp_of(t.array).ascontiguousarray(t.array)
         flat = t.array.reshape(-1)  # a view (contiguous): nudging it nudges the input
         for i in range(flat.size):
             original = flat[i]
             with no_grad():
                 flat[i] = original + eps
-                plus = np.asarray(fn(*inputs).array, dtype=np.float64).reshape(-1)
+                plus = to_numpy(fn(*inputs).array).astype(np.float64).reshape(-1)
                 flat[i] = original - eps
-                minus = np.asarray(fn(*inputs).array, dtype=np.float64).reshape(-1)
+                minus = to_numpy(fn(*inputs).array).astype(np.float64).reshape(-1)
             flat[i] = original
             numeric = (plus - minus) / (2 * eps)
             excess = np.abs(analytic[k][:, i] - numeric) - (atol + rtol * np.abs(numeric))

@@ -1,6 +1,10 @@
 """Run every chapter on a machine with a GPU and report what the CUDA cross-checks said.
 
-    python scripts/gpu_check.py --out REPORT_DIR [chapters/NN_*.ipynb ...]
+    python scripts/gpu_check.py --out REPORT_DIR [--no-chapters] [chapters/NN_*.ipynb ...]
+
+First (unless ``--no-engine``) the engine itself on CUDA: scripts/gpu_parity.py runs its parity
+tests with every tensor a CuPy array and times the CIFAR CNN and MNIST Net steps against torch
+CUDA, writing ``gpu-parity.md`` (within ``--engine-budget`` seconds, 300 by default). Then:
 
 Each chapter is executed in a fresh kernel (test budget, one BLAS thread), as nbval runs it, but
 on a machine where ``torch.cuda.is_available()``: the chapters' ``setup()`` then prints
@@ -70,12 +74,24 @@ def main(argv=None) -> int:
     parser.add_argument("notebooks", nargs="*", type=Path)
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--timeout", type=int, default=300, help="seconds per cell")
+    parser.add_argument("--no-chapters", action="store_true", help="only the engine's part")
+    parser.add_argument("--no-engine", action="store_true", help="only the chapters")
+    parser.add_argument("--engine-budget", type=float, default=300)
     args = parser.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     os.environ.setdefault("MPLBACKEND", "Agg")
     notebooks = args.notebooks or sorted((REPO / "chapters").glob("[0-9][0-9]_*.ipynb"))
     args.out.mkdir(parents=True, exist_ok=True)
+    engine_ok = True
+    if not args.no_engine:
+        sys.path.insert(0, str(REPO / "scripts"))
+        import gpu_parity
+
+        engine_ok = gpu_parity.main(["--out", str(args.out),
+                                     "--budget", str(args.engine_budget)]) == 0
+    if args.no_chapters:
+        return 0 if engine_ok else 1
     rows, executed = [], []
     for path in notebooks:
         ok, detail, device, seconds, nb = run_chapter(path.resolve(), args.timeout)
@@ -97,7 +113,7 @@ def main(argv=None) -> int:
               *rows, ""]
     (args.out / "gpu-report.md").write_text("\n".join(report), encoding="utf-8")
     print("\n".join(report))
-    return 0 if all("| ran |" in r for r in rows) else 1
+    return 0 if engine_ok and all("| ran |" in r for r in rows) else 1
 
 
 if __name__ == "__main__":

@@ -13,6 +13,10 @@ echo "== data: ${DCG_DATA:-bundled samples in data/samples (set DCG_DATA for the
 echo "== ruff";            "$py" -m ruff check .
 echo "== exercises";       "$py" -m course.exercises --check
 echo "== unit tests";      "$py" -m pytest tests -p no:cacheprovider -q
+# The op and module parity tests again, on the CPU stand-in for a GPU (engine/strict.py): every
+# array a CuPy array would be, numpy refused. ~11 s. The same files run on CUDA: make gpu-check.
+echo "== parity on the strict device"
+"$py" -m pytest $(cat tests/device_parity_files.txt) --engine-device=strict -p no:cacheprovider -q
 # nbval on a folder, strict or lax; a folder without notebooks is reported, not failed
 # (pytest's exit code 5, "no tests collected").
 nbval() {

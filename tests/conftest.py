@@ -29,6 +29,12 @@ def browser_missing() -> str | None:
 
 
 def pytest_collection_modifyitems(config, items):
+    device = config.getoption("--engine-device", default="cpu")
+    if device != "cpu":
+        on_host = pytest.mark.skip(reason=f"cpu_only: numpy arrays on purpose, not on {device}")
+        for item in items:
+            if "cpu_only" in item.keywords:
+                item.add_marker(on_host)
     reason = browser_missing()
     if reason is None:
         return
@@ -36,3 +42,22 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "browser" in item.keywords:
             item.add_marker(skip)
+
+
+# --- the device the engine's tensors are made on (issue 17) ---------------------------------
+def pytest_addoption(parser):
+    parser.addoption(
+        "--engine-device", default="cpu",
+        help="make the engine's tensors on this device: cpu (default), strict (the CPU stand-in "
+             "that behaves like CuPy: scripts/test.sh runs the parity tests a second time on "
+             "it) or cuda (CuPy on a GPU: scripts/gpu_parity.py)")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "cpu_only: checks host (numpy) arrays themselves; "
+                                       "skipped when --engine-device is not cpu")
+    device = config.getoption("--engine-device", default="cpu")
+    if device != "cpu":
+        import engine
+
+        engine.set_default_device(device)

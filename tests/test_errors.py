@@ -2,6 +2,7 @@
 values involved and the fix, raised by engine code (not deep inside numpy) with no chained
 numpy traceback."""
 
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -269,10 +270,17 @@ def test_mean_of_an_int_tensor():
     check(e, "mean", "int64", ".float()")
 
 
-def test_to_a_gpu_device():
-    with pytest.raises(ValueError) as e:
+@pytest.mark.skipif(importlib.util.find_spec("cupy") is not None, reason="CuPy is installed")
+def test_to_a_gpu_device_without_cupy():
+    with pytest.raises(RuntimeError) as e:
         engine.ones(2).to("cuda")
-    check(e, "to('cuda')", "CPU")
+    check(e, "device 'cuda' needs CuPy", 'pip install -e ".[gpu]"')
+
+
+def test_mixing_devices_in_one_op():
+    with pytest.raises(RuntimeError) as e:
+        engine.ones(2) + engine.ones(2).to("strict")
+    check(e, "Add", "Expected all tensors to be on the same device", "cpu and strict", ".to(")
 
 
 

@@ -83,6 +83,7 @@ def test_repr_is_torchs():
     assert repr(nn.ModuleList()) == repr(torch.nn.ModuleList())
 
 
+@pytest.mark.cpu_only  # compares with torch's CPU repr (a device shows in the repr)
 def test_parameter_is_a_leaf_tensor_sharing_memory():
     t = engine.zeros(2, 3)
     p = nn.Parameter(t)
@@ -144,8 +145,9 @@ def test_to_double_keeps_the_same_parameters():
     assert all(p.dtype == np.float64 and p.grad.dtype == np.float64 for p in m.parameters())
     assert m.float().weight.dtype == np.float32
     assert m.to(torch.device("cpu"), engine.float64).weight.dtype == np.float64
-    with pytest.raises(ValueError, match="CPU only"):
-        m.to("cuda")
+    m.to("strict")  # the CPU stand-in for a GPU: same Parameter objects, arrays moved
+    assert list(m.parameters()) == before and m.weight.device == "strict"
+    assert m.weight.grad.device == "strict" and m.cpu().weight.device == "cpu"
 
 
 def test_buffers_are_saved_and_loaded_after_parameters():
@@ -333,6 +335,7 @@ def _ks_uniform(samples, low, high):
     return max(np.max(np.arange(1, n + 1) / n - s), np.max(s - np.arange(n) / n))
 
 
+@pytest.mark.cpu_only  # reads .array with numpy: host arrays by design
 def test_linear_default_init_is_torchs_distribution():
     engine.manual_seed(0)
     layer = nn.Linear(400, 300)
@@ -422,6 +425,7 @@ def test_tensor_bridge_keeps_dtype_and_copies():
     assert to_torch(np.arange(3)).dtype == torch.int64
 
 
+@pytest.mark.cpu_only  # reads .array with numpy: host arrays by design
 def test_copy_weights_both_ways_and_on_mismatch():
     ours, theirs = MLP(), TorchMLP()
     copy_weights(ours, theirs)

@@ -340,6 +340,7 @@ def test_reverse_operators_like_torch(op, dtype):
     compare(REVERSED[op], away_from_zero(np.random.default_rng(2), (2, 3)), dtype=dtype)
 
 
+@pytest.mark.cpu_only  # reads .array with numpy: host arrays by design
 def test_numpy_array_on_the_left_gives_a_tensor():
     a = np.array([1.0, 2.0, 3.0])  # float64, as numpy makes it
     x = engine.ones(3, requires_grad=True)
@@ -422,6 +423,7 @@ def test_torch_calling_conventions():
         np.testing.assert_allclose(ours.numpy(), theirs.numpy())
 
 
+@pytest.mark.cpu_only  # reads .array with numpy: host arrays by design
 def test_reduction_results_are_arrays_that_in_place_ops_can_write():
     # regression: x.sum() held a numpy scalar, so loss.mul_(2) failed and grad.zero_() of a
     # 0-d parameter silently did nothing

@@ -192,6 +192,7 @@ def test_dropout_between_layers_in_training_only():
     """Layer 0 outputs relu(x) > 0; layer 1 passes its input through (identity weights, relu),
     so the output in training is the eval output times the dropout mask, ×1/(1 − p)."""
     p, size = 0.3, 200
+    engine.manual_seed(0)  # a statistical check: the same draws whatever ran before
     rnn = nn.RNN(size, size, num_layers=2, nonlinearity="relu", bias=False, dropout=p)
     with engine.no_grad():
         rnn.weight_ih_l0.copy_(np.eye(size))

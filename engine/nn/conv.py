@@ -20,7 +20,7 @@ any strides, and ``reshape`` (e.g. a flatten before a Linear) copies where it mu
 """
 
 
-from ..backend import xp
+from ..backend import as_strided, xp, xp_of
 from ..creation import empty
 from ..function import Function
 from ..tensor import Tensor
@@ -49,9 +49,8 @@ def im2col(x, kernel_size, stride=(1, 1), padding=(0, 0), dilation=(1, 1)):
     # A view (no copy) with the six axes of that formula: moving one step along an axis moves
     # the pointer by the stride given for it. E.g. the output row y advances sh input rows.
     sn, sc, sy, sx = x.strides
-    windows = xp.lib.stride_tricks.as_strided(
-        x, shape=(c, kh, kw, n, oh, ow), strides=(sc, sy * dh, sx * dw, sn, sy * sh, sx * sw),
-        writeable=False)
+    windows = as_strided(  # read-only (numpy's stride tricks; CuPy's on the GPU)
+        x, shape=(c, kh, kw, n, oh, ow), strides=(sc, sy * dh, sx * dw, sn, sy * sh, sx * sw))
     # The copy: K·M numbers, kh·kw times the input's size (each pixel sits in ~kh·kw windows).
     return windows.reshape(c * kh * kw, n * oh * ow)
 
@@ -67,7 +66,7 @@ def col2im(cols, input_shape, kernel_size, stride=(1, 1), padding=(0, 0), dilati
     n, c, h, w = input_shape
     oh, ow = output_size(h, kh, sh, ph, dh), output_size(w, kw, sw, pw, dw)
     cols = cols.reshape(c, kh, kw, n, oh, ow)
-    dx = xp.zeros((c, n, h + 2 * ph, w + 2 * pw), cols.dtype)  # channel-major, as cols
+    dx = xp_of(cols).zeros((c, n, h + 2 * ph, w + 2 * pw), cols.dtype)  # channel-major, as cols
     for i in range(kh):
         for j in range(kw):
             y0, x0 = i * dh, j * dw  # tap (i, j) at output (y, x) read pixel (y0 + y·sh, ...)
@@ -90,7 +89,7 @@ def _batch_last_windows(x, kernel_size, stride, dilation, oh, ow, writeable=Fals
     (kh, kw), (sh, sw), (dh, dw) = kernel_size, stride, dilation
     n, c = x.shape[:2]
     sn, sc, sy, sx = x.strides
-    return xp.lib.stride_tricks.as_strided(
+    return as_strided(  # numpy's stride tricks; CuPy's on the GPU
         x, shape=(c, kh, kw, oh, ow, n), strides=(sc, sy * dh, sx * dw, sy * sh, sx * sw, sn),
         writeable=writeable)
 
@@ -104,7 +103,7 @@ def im2col_batch_last(x, kernel_size, stride=(1, 1), padding=(0, 0), dilation=(1
     if ph or pw or not x.transpose(1, 2, 3, 0).flags.c_contiguous:
         # e.g. the first layer's (N, C, H, W) images: gathering with the batch innermost
         # jumps a whole image per number, so first copy x (and the zero border) batch-last
-        padded = xp.zeros if ph or pw else xp.empty
+        padded = xp_of(x).zeros if ph or pw else xp_of(x).empty
         x_bl = padded((c, h + 2 * ph, w + 2 * pw, n), x.dtype)
         x_bl[:, ph:ph + h, pw:pw + w] = x.transpose(1, 2, 3, 0)
         x = x_bl.transpose(3, 0, 1, 2)
@@ -120,7 +119,7 @@ def col2im_batch_last(cols, input_shape, kernel_size, stride=(1, 1), padding=(0,
     n, c, h, w = input_shape
     oh, ow = output_size(h, kh, stride[0], ph, dilation[0]), \
         output_size(w, kw, stride[1], pw, dilation[1])
-    dx = xp.zeros((c, h + 2 * ph, w + 2 * pw, n), cols.dtype).transpose(3, 0, 1, 2)
+    dx = xp_of(cols).zeros((c, h + 2 * ph, w + 2 * pw, n), cols.dtype).transpose(3, 0, 1, 2)
     # each tap's slice of dx, as a view (C, OH, OW, N) like its block of cols: one add per tap
     # (writeable: a view of our own new array, and within one tap no two entries overlap)
     taps = _batch_last_windows(dx, kernel_size, stride, dilation, oh, ow, writeable=True)

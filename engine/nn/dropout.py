@@ -8,7 +8,7 @@ so no new Function is needed: the Mul op already sends grad · mask back, zero w
 
 import warnings
 
-from ..backend import xp
+from ..backend import to_device, xp
 from ..random import default_generator
 from ..tensor import Tensor
 from .module import Module
@@ -25,7 +25,10 @@ def _apply_mask(input, p, mask_shape):
     """input · mask, mask drawn with ``mask_shape`` (broadcast over the other dims)."""
     keep = default_generator().random(mask_shape, dtype=xp.float32) >= p  # P(keep) = 1 − p
     scale = 1.0 / (1.0 - p) if p < 1 else 0.0  # p = 1 drops everything (torch gives zeros)
-    return input * Tensor._make(keep.astype(input.dtype) * input.dtype.type(scale))
+    mask = keep.astype(input.dtype) * input.dtype.type(scale)
+    # Drawn on the host by the seeded generator (the same mask on every device), then one
+    # explicit copy to the input's device: the one host-to-device copy a training step makes.
+    return input * Tensor._make(to_device(mask, input.device))
 
 
 def dropout(input, p=0.5, training=True, inplace=False):

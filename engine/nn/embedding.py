@@ -8,7 +8,7 @@ row it was read from; a row read twice gets both, a row not read gets zero.
 
 import numpy as np
 
-from ..backend import xp
+from ..backend import xp, xp_of
 from ..creation import empty
 from ..function import Function
 from ..grad_mode import no_grad
@@ -31,8 +31,8 @@ class EmbeddingFunction(Function):
         rows = grad.reshape(len(ids), ctx.shape[1])
         if ctx.scale_grad_by_freq:  # each row's gradient divided by how often it was read
             rows = rows / xp.bincount(ids, minlength=ctx.shape[0])[ids][:, None]
-        g = xp.zeros(ctx.shape, dtype=grad.dtype)
-        xp.add.at(g, ids, rows)  # repeated ids must add up, not overwrite
+        g = xp_of(grad).zeros(ctx.shape, dtype=grad.dtype)
+        xp_of(g).add.at(g, ids, rows)  # repeated ids must add up, not overwrite
         if ctx.padding_idx is not None:
             g[ctx.padding_idx] = 0  # the padding vector stays as it is: it never trains
         return g, None

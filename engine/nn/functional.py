@@ -8,7 +8,7 @@ the chain of ops it replaces.
 
 import numpy as np
 
-from ..backend import xp
+from ..backend import xp, xp_of
 from ..ops import log_softmax as _log_softmax
 from ..ops import relu as _relu
 from ..ops import sigmoid as _sigmoid
@@ -169,7 +169,7 @@ def nll_loss(input, target, reduction="mean", ignore_index=-100):
     rows, targets = _classes_last(input, target, False)
     t = targets.array
     keep = t != ignore_index
-    picked = rows[xp.arange(len(t)), xp.where(keep, t, 0)]  # advanced indexing: one per row
+    picked = rows[xp_of(t).arange(len(t)), xp.where(keep, t, 0)]  # advanced indexing: one per row
     losses = -(picked * keep.astype(rows.dtype))  # ignored rows contribute 0 (and no gradient)
     if reduction == "mean":
         return losses.sum() / float(keep.sum())  # averaged over the rows that count, as torch

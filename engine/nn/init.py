@@ -9,13 +9,14 @@ import math
 
 import numpy as np
 
+from ..backend import to_device
 from ..grad_mode import no_grad
 from ..random import default_generator
 
 
 def _fill(tensor, values):
     with no_grad():  # initialising a parameter is not part of any computation to differentiate
-        tensor.copy_(np.asarray(values).astype(tensor.dtype, copy=False))
+        tensor.copy_(to_device(np.asarray(values).astype(tensor.dtype, copy=False), tensor.device))
     return tensor
 
 

@@ -14,7 +14,7 @@ import warnings
 
 import numpy as np
 
-from ..backend import xp
+from ..backend import asarray_like, xp, xp_of
 from ..function import Function
 
 
@@ -33,7 +33,7 @@ class CrossEntropy(Function):
             count = int(xp.count_nonzero(keep))
             q = xp.zeros_like(logits)
             # q[i, target[i]] = 1; an ignored row gets 0 (at column 0): no loss, no gradient
-            q[xp.arange(n), target if count == n else xp.where(keep, target, 0)] = keep
+            q[xp_of(target).arange(n), target if count == n else xp.where(keep, target, 0)] = keep
         else:  # class probabilities, given
             keep, q, count = None, target.astype(logits.dtype, copy=True), n
         if label_smoothing:  # torch's rule: q ← (1 − ε) q + ε / C on the rows that count
@@ -48,7 +48,8 @@ class CrossEntropy(Function):
         total = losses.sum()
         if reduction == "sum":
             return total
-        return total / count if count else xp.asarray(xp.nan, logits.dtype)  # all ignored: nan
+        # every target ignored: nan
+        return total / count if count else asarray_like(xp.nan, logits, logits.dtype)
 
     @staticmethod
     def backward(ctx, grad):

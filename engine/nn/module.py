@@ -11,7 +11,7 @@ from collections import OrderedDict, namedtuple
 
 import numpy as np
 
-from ..backend import as_array
+from ..backend import as_array, to_device
 from ..function import module_scope
 from ..grad_mode import no_grad
 from ..tensor import Tensor
@@ -230,17 +230,19 @@ class Module:
                     p.grad.zero_()
 
     def to(self, *args, dtype=None, device=None):
-        """Cast floating-point parameters and buffers to ``dtype`` in place (the same Parameter
-        objects, so an optimizer built before keeps working); ``.to("cpu")`` changes nothing."""
-        for a in args:  # to(dtype), to("cpu"), to(torch_device) in any order
+        """Move parameters and buffers to ``device`` and cast floating-point ones to ``dtype``,
+        in place: the same Parameter objects get new arrays, so an optimizer built before keeps
+        working (its state, made lazily from each parameter, follows it)."""
+        for a in args:  # to(dtype), to("cuda"), to(torch_device) in any order
             if isinstance(a, str) or not _is_dtype(a):
                 device = a
             else:
                 dtype = a
-        kind = getattr(device, "type", device)
-        if kind not in (None, "cpu"):
-            raise ValueError(f"to({device!r}): the engine runs on the CPU only; the chapters run "
-                             "PyTorch on cuda for the cross-checks")
+        if device is not None:
+            for t in [*self.parameters(), *self.buffers()]:
+                t.array = to_device(t.array, device)
+                if t.grad is not None:
+                    t.grad.array = to_device(t.grad.array, device)
         if dtype is not None:
             dtype = np.dtype(dtype)
             if not np.issubdtype(dtype, np.floating):
@@ -259,7 +261,10 @@ class Module:
         return self.to(np.float64)
 
     def cpu(self):
-        return self
+        return self.to("cpu")
+
+    def cuda(self, device=None):
+        return self.to("cuda" if device is None else f"cuda:{getattr(device, 'index', device)}")
 
     # --- saving and loading ----------------------------------------------------------------
     def state_dict(self, destination=None, prefix="", keep_vars=False):

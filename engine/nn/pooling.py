@@ -8,7 +8,7 @@ all taps equally for the average, and only the winning tap (the first maximum, a
 (the last NaN, as torch, in a window holding NaN).
 """
 
-from ..backend import xp
+from ..backend import asarray_like, xp, xp_of
 from ..function import Function
 from .conv import check_image_batch, check_output_size, output_size, pair
 from .module import Module
@@ -119,13 +119,13 @@ class AvgPool(Function):
         ctx.conf = (x.shape, kernel, stride, padding)
         ctx.divisor = divisor  # a number, or per-position counts (count_include_pad=False)
         return _window_sums(_pad(x, padding, 0), kernel, stride) / \
-            xp.asarray(divisor, dtype=x.dtype)
+            asarray_like(divisor, x, x.dtype)
 
     @staticmethod
     def backward(ctx, grad):
         shape, kernel, stride, padding = ctx.conf
-        share = grad / xp.asarray(ctx.divisor, dtype=grad.dtype)  # every tap got 1/divisor
-        dx = xp.zeros(_padded(shape, padding), grad.dtype)
+        share = grad / asarray_like(ctx.divisor, grad, grad.dtype)  # every tap got 1/divisor
+        dx = xp_of(grad).zeros(_padded(shape, padding), grad.dtype)
         for _, window in _taps(dx.shape, kernel, stride, (1, 1)):
             dx[window] += share
         return _unpad(dx, shape, padding)
@@ -164,7 +164,7 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
     divisor = divisor_override or kernel[0] * kernel[1]
     if not count_include_pad and padding != (0, 0) and not divisor_override:
         # per output position: how many taps of its window fall inside the image
-        inside = _pad(xp.ones((1, 1, *input.shape[2:]), input.dtype), padding, 0)
+        inside = _pad(xp_of(input.array).ones((1, 1, *input.shape[2:]), input.dtype), padding, 0)
         divisor = _window_sums(inside, kernel, stride)
     return AvgPool.apply(input, kernel=kernel, stride=stride, padding=padding, divisor=divisor)
 

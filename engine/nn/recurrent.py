@@ -181,7 +181,7 @@ class RNNBase(Module):
             output = stack(steps, dim=1 if self.batch_first else 0) if batched else cat(steps)
         h_n = stack(final)  # (num_layers·num_directions, N, H), (N, 2H) per layer for an LSTM
         if isinstance(input, PackedSequence) and input.unsorted_indices is not None:
-            h_n = h_n[:, input.unsorted_indices]  # back to the caller's batch order
+            h_n = h_n[:, input.unsorted_indices.to(h_n.device)]  # back to the caller's order
         return output, (h_n if batched else h_n[:, 0])
 
     def _initial_states(self, hx, batch, batched, layout, sorted_indices, dtype):
@@ -207,7 +207,7 @@ class RNNBase(Module):
                                 f"create it with dtype={dtype} (or convert: {name}.to({dtype}))")
         h0 = [h if batched else h.unsqueeze(1) for _, h in named]
         if sorted_indices is not None:
-            h0 = [h[:, sorted_indices] for h in h0]  # the rows in the packed (sorted) order
+            h0 = [h[:, sorted_indices.to(h.device)] for h in h0]  # in the packed order
         h0 = cat(h0, dim=2) if lstm else h0[0]
         return [h0[k] for k in range(count)]
 

@@ -19,7 +19,7 @@ with new weights would keep the stale copy; see engine/trace).
 
 import functools
 
-from ..backend import xp
+from ..backend import xp, xp_of
 from ..function import Function
 
 
@@ -33,11 +33,11 @@ def _gates(x, h, w_ih, w_hh, b_ih, b_hh):
 
 
 @functools.lru_cache(maxsize=32)
-def _lstm_gate_scale(hidden, dtype):
+def _lstm_gate_scale(hidden, dtype, module):
     """One tanh gives all four LSTM gates: σ(x) = ½ tanh(x/2) + ½ for i, f, o, and tanh(x)
     itself for g. So act = tanh(gates · s) · s + shift, with s = ½ and shift = ½ on the i, f, o
     columns, s = 1 and shift = 0 on g's. No e^-x either, so no overflow for large −x."""
-    scale, shift = xp.full(4 * hidden, 0.5, dtype), xp.full(4 * hidden, 0.5, dtype)
+    scale, shift = module.full(4 * hidden, 0.5, dtype), module.full(4 * hidden, 0.5, dtype)
     scale[2 * hidden:3 * hidden], shift[2 * hidden:3 * hidden] = 1, 0
     return scale, shift
 
@@ -109,7 +109,7 @@ class LSTMCellFunction(Function):
         H = w_hh.shape[1]
         h, c = hc[:, :H], hc[:, H:]
         gates = _gates(x, h, w_ih, w_hh, b_ih, b_hh)
-        scale, shift = _lstm_gate_scale(H, gates.dtype)
+        scale, shift = _lstm_gate_scale(H, gates.dtype, xp_of(gates))
         act = xp.tanh(gates * scale, out=gates)  # i, f, o = σ(·) and g = tanh(·), at once
         act *= scale
         act += shift

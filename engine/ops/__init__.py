@@ -9,11 +9,12 @@ import warnings
 
 import numpy as np
 
-from ..backend import xp
+from ..backend import asarray_like, result_array, to_device, xp
 from ..tensor import Tensor
 from .activation import LogSoftmax, ReLU, Sigmoid, Softmax, Tanh
 from .common import operand, result_dtype, wrap_dim
 from .composite import masked_fill, norm, square, std, var
+from .device import cpu, cuda, to
 from .elementwise import Abs, Add, Cast, Clamp, Clone, Div, Exp, Log, Mul, Neg, Pow, Sqrt, Sub
 from .index import Cat, GetItem, Stack, Where
 from .matmul import MatMul
@@ -160,12 +161,12 @@ def min(x, dim=None, keepdim=False):
 
 def argmax(x, dim=None, keepdim=False):
     idx = xp.argmax(x.array, axis=dim, keepdims=keepdim)
-    return Tensor._make(xp.asarray(idx, dtype=np.int64))
+    return Tensor._make(result_array(idx).astype(np.int64, copy=False))
 
 
 def argmin(x, dim=None, keepdim=False):
     idx = xp.argmin(x.array, axis=dim, keepdims=keepdim)
-    return Tensor._make(xp.asarray(idx, dtype=np.int64))
+    return Tensor._make(result_array(idx).astype(np.int64, copy=False))
 
 
 # --- shapes ----------------------------------------------------------------------------------
@@ -241,28 +242,15 @@ def stack(tensors, dim=0):
 
 def where(condition, a, b):
     like = a if isinstance(a, Tensor) else b if isinstance(b, Tensor) else Tensor(a)
-    condition = condition.array if isinstance(condition, Tensor) else xp.asarray(condition)
+    condition = (condition.array if isinstance(condition, Tensor)
+                 else asarray_like(condition, like.array))
     a, b = operand(a, like), operand(b, like)
     if a.dtype != b.dtype:
         a, b = _promoted(_as_tensor(a), b)
     return Where.apply(condition, a, b)
 
 
-# --- dtype -----------------------------------------------------------------------------------
-def to(x, *args, dtype=None, **kwargs):
-    """x.to(dtype) casts; x.to("cpu") is x (the engine computes on the CPU only)."""
-    for a in args:
-        if isinstance(a, str) or a is None:
-            if a not in (None, "cpu"):
-                raise ValueError(f"to({a!r}): the engine runs on the CPU only; the chapters run "
-                                 "PyTorch on cuda for the cross-checks")
-        else:
-            dtype = a
-    if dtype is None or np.dtype(dtype) == x.dtype:
-        return x
-    return Cast.apply(x, dtype=np.dtype(dtype))
-
-
+# --- dtype and device: see device.py -----------------------------------------------------
 def clone(x):
     return Clone.apply(x)
 
@@ -286,7 +274,14 @@ def _numpy_T(x):
 
 # --- Tensor methods: the names torch gives them ----------------------------------------------
 def _reverse(fn):
-    return lambda self, other: fn(Tensor(operand(other, self)), self)
+    return lambda self, other: fn(_constant(operand(other, self), self), self)
+
+
+def _constant(value, like):
+    """``2 - x``: the number as a tensor on x's device (one small copy there, as torch's)."""
+    if isinstance(value, Tensor) or type(like.array) is np.ndarray:
+        return _as_tensor(value)
+    return Tensor._make(to_device(np.asarray(value), like.device))
 
 
 _METHODS = {
@@ -309,9 +304,9 @@ _METHODS = {
     "squeeze": squeeze, "unsqueeze": unsqueeze, "expand": expand, "to": to, "clone": clone,
     "float": lambda x: to(x, np.float32), "double": lambda x: to(x, np.float64),
     "long": lambda x: to(x, np.int64), "int": lambda x: to(x, np.int32),
-    "bool": lambda x: to(x, np.bool_), "cpu": lambda x: x, "contiguous": lambda x: x,
-    "any": lambda x: Tensor._make(xp.asarray(x.array.any())),
-    "all": lambda x: Tensor._make(xp.asarray(x.array.all())),
+    "bool": lambda x: to(x, np.bool_), "cpu": cpu, "cuda": cuda, "contiguous": lambda x: x,
+    "any": lambda x: Tensor._make(result_array(x.array.any())),
+    "all": lambda x: Tensor._make(result_array(x.array.all())),
     "T": property(_numpy_T), "mT": property(lambda x: transpose(x, -2, -1)),
     "var": var, "std": std, "norm": norm, "square": square, "masked_fill": masked_fill,
     "eq": _compare(xp.equal), "ne": _compare(xp.not_equal), "lt": _compare(xp.less),

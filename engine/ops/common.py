@@ -50,12 +50,18 @@ def operand(x, like):
     if isinstance(x, Tensor):
         return x
     if isinstance(x, bool):
-        return xp.asarray(x, dtype=like.dtype)
-    if isinstance(x, int):
-        return xp.asarray(x, dtype=like.dtype if like.dtype.kind != "b" else np.int64)
-    if isinstance(x, float):
-        return xp.asarray(x, dtype=like.dtype if _is_float(like.dtype) else DEFAULT_FLOAT)
-    return as_array(x)
+        dtype = like.dtype
+    elif isinstance(x, int):
+        dtype = like.dtype if like.dtype.kind != "b" else np.int64
+    elif isinstance(x, float):
+        dtype = like.dtype if _is_float(like.dtype) else DEFAULT_FLOAT
+    elif isinstance(x, np.generic) and type(getattr(like, "array", like)) is not np.ndarray:
+        return x  # a number already made a numpy scalar for a device (see below)
+    else:
+        return as_array(x)
+    if type(getattr(like, "array", like)) is not np.ndarray:  # on a device: a numpy scalar,
+        return np.dtype(dtype).type(x)  # which CuPy takes (it refuses numpy arrays)
+    return xp.asarray(x, dtype=dtype)
 
 
 #: torch promotes by category first (bool < integer < floating), then by size within one.

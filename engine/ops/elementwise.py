@@ -4,7 +4,7 @@ Binary ops broadcast their inputs as numpy (and torch) do; their backward sums t
 back down to each input's shape with ``unbroadcast``.
 """
 
-from ..backend import xp
+from ..backend import xp, xp_of
 from ..function import Function
 from .common import as_float, broadcast_shapes, broadcasting, unbroadcast
 
@@ -164,7 +164,7 @@ class Clamp(Function):
     def backward(ctx, grad):
         (x,) = ctx.saved_tensors
         lo, hi = ctx.bounds
-        inside = xp.ones(x.shape, dtype=bool)
+        inside = xp_of(x).ones(x.shape, dtype=bool)
         if lo is not None:
             inside &= x >= lo
         if hi is not None:

@@ -4,7 +4,7 @@ Indexing picks elements, so its backward puts the gradient back where they came 
 zeros elsewhere; an element picked twice (x[[0, 0]]) gets both gradients added.
 """
 
-from ..backend import xp
+from ..backend import xp, xp_of
 from ..function import Function
 from .common import broadcast_shapes, unbroadcast, wrap_dim
 
@@ -26,9 +26,9 @@ class GetItem(Function):
 
     @staticmethod
     def backward(ctx, grad):
-        g = xp.zeros(ctx.shape, dtype=grad.dtype)
+        g = xp_of(grad).zeros(ctx.shape, dtype=grad.dtype)
         if _is_advanced(ctx.index):
-            xp.add.at(g, ctx.index, grad)  # repeated indices must add, not overwrite
+            xp_of(g).add.at(g, ctx.index, grad)  # repeated indices must add, not overwrite
         else:
             g[ctx.index] = grad  # basic slicing never repeats an element
         return g

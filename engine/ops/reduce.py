@@ -7,7 +7,7 @@ sum (and mean, divided by the count), only to the winning element for max and mi
 import math
 from collections import namedtuple
 
-from ..backend import xp
+from ..backend import put_along_axis, xp, xp_of
 from ..function import Function
 from .common import normalize_dims, wrap_dim
 
@@ -75,9 +75,9 @@ class _Extreme(Function):
         if ctx.dim is None:
             (winners,) = ctx.saved_tensors
             return grad * winners / int(winners.sum())  # an int keeps grad's dtype
-        g = xp.zeros(ctx.shape, dtype=grad.dtype)
+        g = xp_of(grad).zeros(ctx.shape, dtype=grad.dtype)
         grad = grad if ctx.keepdim else xp.expand_dims(grad, ctx.dim)
-        xp.put_along_axis(g, ctx.indices, grad, axis=ctx.dim)
+        put_along_axis(g, ctx.indices, grad, axis=ctx.dim)
         return g
 
 

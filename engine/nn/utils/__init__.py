@@ -12,7 +12,7 @@ import warnings
 
 import numpy as np
 
-from ...backend import xp
+from ...backend import to_device, xp, xp_of
 from ...tensor import Tensor
 from . import rnn
 
@@ -34,7 +34,7 @@ def _tensors(parameters, op):
 
 def _vector_norm(a, p):
     """‖a‖_p of all entries of array ``a``, in float64."""
-    a = xp.abs(xp.asarray(a, dtype=np.float64).reshape(-1))
+    a = xp.abs(xp_of(a).asarray(a, dtype=np.float64).reshape(-1))
     if p == math.inf:
         return float(a.max()) if a.size else 0.0
     if p == -math.inf:
@@ -60,7 +60,7 @@ def get_total_norm(tensors, norm_type=2.0, error_if_nonfinite=False, foreach=Non
             f"The total norm of order {norm_type} for gradients from `parameters` is "
             "non-finite, so it cannot be clipped. To disable this error and scale the "
             "gradients by the non-finite norm anyway, set `error_if_nonfinite=False`")
-    return Tensor._make(xp.asarray(total, dtype=tensors[0].dtype))
+    return Tensor._make(to_device(np.asarray(total, dtype=tensors[0].dtype), tensors[0].device))
 
 
 def clip_grads_with_norm_(parameters, max_norm, total_norm, foreach=None):

@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ...backend import xp
+from ...backend import to_device, xp_of
 from ...ops import cat, stack
 from ...tensor import Tensor
 
@@ -86,6 +86,7 @@ def pack_padded_sequence(input, lengths, batch_first=False, enforce_sorted=True)
     steps_idx = np.repeat(np.arange(len(batch_sizes)), batch_sizes)
     rows_idx = np.concatenate([order[:b] for b in batch_sizes])
     index = (rows_idx, steps_idx) if batch_first else (steps_idx, rows_idx)
+    index = tuple(to_device(i, input.device) for i in index)  # host-made: copied over once
     return PackedSequence(input[index], Tensor._make(batch_sizes.astype(np.int64)),
                           sorted_indices, unsorted_indices)
 
@@ -119,8 +120,9 @@ def pad_packed_sequence(sequence, batch_first=False, padding_value=0.0, total_le
     if sequence.unsorted_indices is not None:
         order = sequence.unsorted_indices.numpy()
         index, lengths = index[:, order], lengths[order]
-    pad = Tensor._make(xp.full((1, *data.shape[1:]), padding_value, dtype=data.dtype))
-    padded = cat([data, pad])[index.T if batch_first else index]
+    pad = Tensor._make(xp_of(data.array).full((1, *data.shape[1:]), padding_value,
+                                              dtype=data.dtype))
+    padded = cat([data, pad])[to_device(index.T if batch_first else index, data.device)]
     return padded, Tensor._make(lengths.astype(np.int64))
 
 
@@ -143,7 +145,8 @@ def pad_sequence(sequences, batch_first=False, padding_value=0.0, padding_side="
     padded = []
     for s in sequences:
         if len(s) < steps:
-            pad = Tensor._make(xp.full((steps - len(s), *tail), padding_value, dtype=s.dtype))
+            pad = Tensor._make(xp_of(s.array).full((steps - len(s), *tail), padding_value,
+                                                   dtype=s.dtype))
             s = cat([s, pad] if padding_side == "right" else [pad, s])
         padded.append(s)
     return stack(padded, dim=0 if batch_first else 1)
