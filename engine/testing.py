@@ -123,7 +123,7 @@ def gradcheck(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-4):
         t.array = xp_of(t.array).ascontiguousarray(t.array)
         flat = t.array.reshape(-1)  # a view (contiguous): nudging it nudges the input
         for i in range(flat.size):
-            original = flat[i]
+            original = flat[i].copy()  # CuPy's flat[i] is a 0-d view: copy, or it moves too
             with no_grad():
                 flat[i] = original + eps
                 plus = to_numpy(fn(*inputs).array).astype(np.float64).reshape(-1)
