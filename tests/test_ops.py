@@ -144,7 +144,10 @@ def shape_and_dims(draw, tuple_dims=True):
 @given(case=shape_and_dims(), keepdim=st.booleans(), seed=seeds)
 def test_sum_mean_like_torch(op, dtype, case, keepdim, seed):
     shape, dim = case
-    x = random_array(np.random.default_rng(seed), shape)
+    rng = np.random.default_rng(seed)
+    # float32: quarter-integers, whose sums are exact in any order -- numpy and torch add in
+    # different orders, and a float32 sum of ~70 values that cancel to near 0 differed by 3.3e-6
+    x = random_array(rng, shape) if dtype == np.float64 else rng.integers(-8, 9, shape) / 4
     if dim is None:
         compare(lambda lib, x: getattr(x, op)(), x, dtype=dtype, seed=seed)
     else:
