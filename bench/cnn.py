@@ -181,18 +181,27 @@ def step_fn(lib, model, loss_name, opt, x, y):
     return step
 
 
-def bench_model(torch, name, quick):
+def twin_models(torch, name, batch=BATCH):
+    """The engine's model ``name`` and torch's with the same weights, one seeded batch (x, y)
+    as numpy arrays, and the name of the loss in ``nn.functional``."""
     import engine
 
     factory, image, loss_name = MODELS[name]
-    rounds, repeats, warmup = (2, 2, 1) if quick else (4, 6, 2)
     rng = np.random.default_rng(0)
-    x = rng.standard_normal((BATCH, *image), dtype=np.float32)
-    y = rng.integers(0, 10, size=BATCH)
+    x = rng.standard_normal((batch, *image), dtype=np.float32)
+    y = rng.integers(0, 10, size=batch)
     engine.manual_seed(0)
     ours, theirs = factory(engine), factory(torch)
     theirs.load_state_dict({k: torch.from_numpy(v.numpy().copy())
                             for k, v in ours.state_dict().items()})
+    return ours, theirs, x, y, loss_name
+
+
+def bench_model(torch, name, quick):
+    import engine
+
+    rounds, repeats, warmup = (2, 2, 1) if quick else (4, 6, 2)
+    ours, theirs, x, y, loss_name = twin_models(torch, name)
     e_opt = engine.optim.SGD(ours.parameters(), lr=0.01, momentum=0.9)
     t_opt = torch.optim.SGD(theirs.parameters(), lr=0.01, momentum=0.9)
     e_step = step_fn(engine, ours, loss_name, e_opt, engine.tensor(x), engine.tensor(y))

@@ -52,30 +52,17 @@ def run_parity_tests(out: Path, timeout: float) -> list[str]:
     return rows
 
 
-def _models():
-    from bench.cnn import cifar_cnn, mnist_net
-
-    return {"CIFAR CNN": (cifar_cnn, (3, 32, 32), "cross_entropy"),
-            "MNIST Net": (mnist_net, (1, 28, 28), "nll_loss")}
-
-
 def time_step(name: str, deadline: float, device: str = "cuda") -> str:
     """``device="strict"``: a dry run of this code on the CPU stand-in, torch on the CPU."""
     import numpy as np
     import torch
 
     import engine
+    from bench.cnn import step_fn, twin_models
 
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
-    factory, image, loss_name = _models()[name]
-    rng = np.random.default_rng(0)
-    x = rng.standard_normal((BATCH, *image), dtype=np.float32)
-    y = rng.integers(0, 10, size=BATCH)
-    engine.manual_seed(0)
-    ours, theirs = factory(engine), factory(torch)
-    theirs.load_state_dict({k: torch.from_numpy(v.numpy().copy())
-                            for k, v in ours.state_dict().items()})
+    ours, theirs, x, y, loss_name = twin_models(torch, name, BATCH)
     on_gpu = device == "cuda"
     if on_gpu:
         import cupy
@@ -90,20 +77,8 @@ def time_step(name: str, deadline: float, device: str = "cuda") -> str:
     t_opt = torch.optim.SGD(theirs.parameters(), lr=0.01, momentum=0.9)
     ex, ey = engine.tensor(x, device=device), engine.tensor(y, device=device)
     tx, ty = torch.from_numpy(x).to(t_device), torch.from_numpy(y).to(t_device)
-
-    def e_step():
-        e_opt.zero_grad()
-        loss = getattr(engine.nn.functional, loss_name)(ours(ex), ey)
-        loss.backward()
-        e_opt.step()
-        return loss
-
-    def t_step():
-        t_opt.zero_grad()
-        loss = getattr(torch.nn.functional, loss_name)(theirs(tx), ty)
-        loss.backward()
-        t_opt.step()
-        return loss
+    e_step = step_fn(engine, ours, loss_name, e_opt, ex, ey)
+    t_step = step_fn(torch, theirs, loss_name, t_opt, tx, ty)
 
     first = abs(e_step().item() - t_step().item())  # same weights, same batch (dropout aside)
     times = {"engine": [], "torch": []}
@@ -122,8 +97,8 @@ def time_step(name: str, deadline: float, device: str = "cuda") -> str:
             break
     e_ms = 1e3 * float(np.median(times["engine"]))
     t_ms = 1e3 * float(np.median(times["torch"]))
-    note = "first-step loss differs from torch's by " + (f"{first:.2e}" if name == "CIFAR CNN" else
-                                              f"{first:.2e} (dropout masks differ)")
+    note = f"first-step loss differs from torch's by {first:.2e}" + (
+        "" if name == "CIFAR-10 CNN" else " (dropout masks differ)")
     where = ("on CuPy", "CUDA") if on_gpu else (f"on {device}", "CPU")
     return (f"| {name} step, batch {BATCH} | ok | engine {where[0]} {e_ms:.2f} ms, torch "
             f"{where[1]} {t_ms:.2f} ms: ratio {e_ms / t_ms:.2f} "
@@ -148,7 +123,7 @@ def main(argv=None) -> int:
     except Exception as err:
         rows.append(f"| parity tests on cuda | ERROR | {type(err).__name__}: {err} |")
     print("\n".join(rows), flush=True)
-    for name in ("CIFAR CNN", "MNIST Net"):
+    for name in ("CIFAR-10 CNN", "MNIST Net"):  # bench.cnn.MODELS
         if time.perf_counter() > deadline:
             rows.append(f"| {name} step | skipped | the time budget ({args.budget:.0f} s) "
                         f"was spent |")
