@@ -17,6 +17,19 @@ UNSAFE = ("UNSAFE: --unsafe-no-isolation runs the notebook's code as you, with y
           "network; use it only for your own notebook")
 
 
+def add_grading_options(parser: argparse.ArgumentParser) -> None:
+    """The time limits and the seed, for grading one notebook or a class."""
+    parser.add_argument("--cell-timeout", type=float, default=30.0, help="seconds per cell")
+    parser.add_argument("--timeout", type=float, default=300.0,
+                        help="seconds for running a whole notebook")
+    parser.add_argument("--task-timeout", type=float, default=20.0,
+                        help="seconds for scoring one task")
+    parser.add_argument("--no-execute", action="store_true",
+                        help="score the task cells without running the notebook first")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="fix the random test cases (default: fresh for every notebook)")
+
+
 def notebooks(paths: list[Path]) -> list[Path]:
     found = []
     for path in paths:
@@ -39,14 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", metavar="PATH", help="write all reports to PATH as one JSON "
                         "document ('-' for stdout); default: NAME.grade.json beside each notebook")
     parser.add_argument("--no-json", action="store_true", help="write no JSON")
-    parser.add_argument("--cell-timeout", type=float, default=30.0, help="seconds per cell")
-    parser.add_argument("--timeout", type=float, default=300.0,
-                        help="seconds for running the whole notebook")
-    parser.add_argument("--task-timeout", type=float, default=20.0,
-                        help="seconds for scoring one task")
-    parser.add_argument("--no-execute", action="store_true",
-                        help="score the task cells without running the notebook first")
-    parser.add_argument("--seed", type=int, default=None, help="fix the random test cases")
+    add_grading_options(parser)
     parser.add_argument("--fail-under", type=float, default=None, metavar="PCT",
                         help="exit 1 if a notebook scores below PCT percent")
     parser.add_argument("--unsafe-no-isolation", action="store_true",

@@ -17,15 +17,9 @@ COMMANDS = ("class", "export", "gradescope")
 
 
 def _grading_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--cell-timeout", type=float, default=30.0, help="seconds per cell")
-    parser.add_argument("--timeout", type=float, default=300.0,
-                        help="seconds for running a whole notebook")
-    parser.add_argument("--task-timeout", type=float, default=20.0,
-                        help="seconds for scoring one task")
-    parser.add_argument("--no-execute", action="store_true",
-                        help="score the task cells without running the notebooks first")
-    parser.add_argument("--seed", type=int, default=None,
-                        help="fix the random test cases (default: fresh for every notebook)")
+    from .__main__ import add_grading_options
+
+    add_grading_options(parser)
     parser.add_argument("--wall-timeout", type=float, default=None,
                         help="kill a submission's grader after this many seconds (default: "
                              "--timeout + 12 x --task-timeout + 60)")
