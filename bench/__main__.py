@@ -1,4 +1,5 @@
-"""``python -m bench [scalar|mlp|cnn|rnn|trace|all] [--quick] [--threads N] [--profile]``.
+"""``python -m bench [scalar|mlp|cnn|rnn|trace|all] [--quick] [--threads N] [--profile]
+[--allocator lab|default]``.
 
 Engine vs torch CPU.
 
@@ -31,16 +32,26 @@ def main(argv=None):
                         help="threads for both numpy's BLAS and torch (default: one per core)")
     parser.add_argument("--profile", action="store_true",
                         help="mlp, cnn, rnn: add a cProfile of the engine's training step")
+    parser.add_argument("--allocator", choices=("lab", "default"), default="lab",
+                        help="lab (default): glibc's allocator set as in the lab's kernels "
+                             "(course.build_notebook.ALLOCATOR_ENV), for both libraries; "
+                             "default: glibc's adaptive defaults")
     args = parser.parse_args(argv)
     if args.threads is not None:
         # Read by OpenBLAS / OpenMP / MKL when they load, so set before numpy and torch import
         # (python -m bench imports neither before this point).
         for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ[var] = str(args.threads)
+    from .common import allocator_env  # (imports numpy: after the thread settings)
+
+    if args.allocator == "lab" and allocator_env() and argv is None:
+        # glibc reads these when a process starts: start again with them set
+        os.execve(sys.executable, [sys.executable, "-m", "bench", *sys.argv[1:]],
+                  {**os.environ, **allocator_env()})
 
     import torch
 
-    from .common import environment, setup_torch
+    from .common import allocator_line, environment, setup_torch
 
     setup_torch(torch, args.threads)
     chosen = BENCHMARKS if args.which == "all" else (args.which,)
@@ -50,6 +61,7 @@ def main(argv=None):
     print(f"environment: {environment(torch)}")
     blas_threads = os.environ.get("OPENBLAS_NUM_THREADS", "unset: one per core")
     print(f"numpy BLAS threads: OPENBLAS_NUM_THREADS={blas_threads}; {load_average()} at start")
+    print(allocator_line())
     print(f"date: {time.strftime('%Y-%m-%d %H:%M')}")
     for name in chosen:
         print()

@@ -9,6 +9,7 @@ momentum 0.9). The engine's convolutions are matrix products, so the table also 
 close the whole step gets to numpy's float32 matrix-product peak, measured in the same run.
 
     python -m bench.cnn [--quick] [--profile] [--threads N] [--blas-threads N]
+                        [--allocator-default]
 """
 
 import os
@@ -19,6 +20,8 @@ import warnings
 import numpy as np
 
 from .common import (
+    allocator_env,
+    allocator_line,
     environment,
     markdown_table,
     measure,
@@ -276,10 +279,14 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     threads, blas = _option(argv, "--threads"), _option(argv, "--blas-threads")
     blas = blas or threads
+    env = {} if "--allocator-default" in argv else allocator_env()  # see bench/common.py
     if blas and os.environ.get("OPENBLAS_NUM_THREADS") != str(blas):
-        # numpy's BLAS reads its thread count once, when it loads: start again with it set.
-        os.environ["OPENBLAS_NUM_THREADS"] = str(blas)
-        os.execv(sys.executable, [sys.executable, "-m", "bench.cnn", *argv])
+        env["OPENBLAS_NUM_THREADS"] = str(blas)
+    if env:
+        # numpy's BLAS reads its thread count once, when it loads, and glibc its allocator
+        # setting when the process starts: start again with them set.
+        os.execve(sys.executable, [sys.executable, "-m", "bench.cnn", *argv],
+                  {**os.environ, **env})
     import torch
 
     if threads:
@@ -288,6 +295,7 @@ def main(argv=None):
         threads = setup_torch(torch)
     t0 = time.perf_counter()
     print(environment(torch))
+    print(allocator_line())
     print(f"(torch threads: {threads}; numpy BLAS threads: "
           f"{os.environ.get('OPENBLAS_NUM_THREADS', 'default')})\n")
     print(run(torch, quick="--quick" in argv, profile="--profile" in argv))

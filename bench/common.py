@@ -16,6 +16,33 @@ from pathlib import Path
 import numpy as np
 
 
+def allocator_env():
+    """The glibc allocator variables to add so that this process runs like a lab kernel
+    (``course.build_notebook.ALLOCATOR_ENV``); empty when the environment sets any of them
+    already (a user's own setting wins, as in the lab).
+
+    Without them glibc adapts its thresholds to the blocks a process has freed so far, so
+    the same step is 1.3-2x slower or faster depending on what ran before it (measured on the
+    CNN steps): with them, big temporaries stay on the heap and times repeat."""
+    from course.build_notebook import ALLOCATOR_ENV
+
+    return {} if any(k in os.environ for k in ALLOCATOR_ENV) else dict(ALLOCATOR_ENV)
+
+
+def allocator_line():
+    """Which allocator setting this process runs with, for the report."""
+    from course.build_notebook import ALLOCATOR_ENV
+
+    set_ = {k: os.environ[k] for k in ALLOCATOR_ENV if k in os.environ}
+    if set_ == ALLOCATOR_ENV:
+        return "allocator: glibc with the lab kernels' setting (" + \
+            ", ".join(f"{k}={v}" for k, v in set_.items()) + ")"
+    if set_:
+        return "allocator: glibc with this environment's own setting (" + \
+            ", ".join(f"{k}={v}" for k, v in set_.items()) + ")"
+    return "allocator: glibc defaults (adaptive thresholds: times depend on what ran before)"
+
+
 def setup_torch(torch, threads=None):
     """Give torch ``threads`` threads (default: every core the machine has)."""
     threads = threads or os.cpu_count() or 1

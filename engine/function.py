@@ -49,6 +49,9 @@ class Function:
     _saves_output = False
     _freed = False
     scope = None  # the module call that recorded this node (see module_scope)
+    # True while backward runs for the last time (the graph is not retained): what forward
+    # saved is dropped right after, so backward may reuse those arrays as scratch space.
+    last_backward = False
 
     def save_for_backward(self, *arrays):
         self.saved_tensors = arrays

@@ -310,6 +310,7 @@ def run_backward(root, grad, retain_graph=False):
         if ctx is None:
             continue
         _check_saved(t, ctx)
+        ctx.last_backward = not retain_graph
         input_grads = ctx.backward(ctx, g)
         if not isinstance(input_grads, tuple):
             input_grads = (input_grads,)

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 import engine
 from engine import nn
+from engine.nn import conv as conv_module
 from engine.nn import functional as F
 from engine.nn.conv import (
     Convolution,
@@ -168,6 +169,68 @@ def test_the_engines_batch_last_columns_are_the_clear_ones_reordered(k, s, p, d,
     dx = col2im_batch_last(g, x.shape, k, s, p, d)
     assert dx.shape == x.shape
     np.testing.assert_array_equal(dx, col2im(g_clear, x.shape, k, s, p, d))
+
+
+@pytest.mark.parametrize("n, padding", [(12, (0, 0)), (16, (1, 2))])
+def test_images_4_kib_apart_are_copied_batch_last_in_blocks_bit_for_bit(n, padding):
+    # 2×16×16 float64 = 4 KiB per image: the first layer's copy goes 8 images at a time (a
+    # last, partial block when n is not a multiple of 8); the columns must not change
+    x = np.random.default_rng(2).standard_normal((n, 2, 16, 16))
+    assert x.strides[0] % 4096 == 0
+    cols = im2col_batch_last(x, (3, 3), (1, 1), padding)
+    np.testing.assert_array_equal(cols, _to_batch_last(im2col(x, (3, 3), (1, 1), padding), n))
+
+
+def _conv_net_grads(steps=3, live=None):
+    """Gradients and losses of a few SGD steps of conv → relu → conv, float64, input too;
+    ``live`` (a list) gets the last step's gradient arrays themselves."""
+    engine.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(2, 4, 3, padding=1), nn.ReLU(), nn.Conv2d(4, 3, 3))
+    opt = engine.optim.SGD(net.parameters(), lr=0.1, momentum=0.9)
+    net.double()
+    x = engine.tensor(np.random.default_rng(3).standard_normal((5, 2, 8, 8)),
+                      requires_grad=True)
+    out = []
+    for _ in range(steps):
+        opt.zero_grad()
+        x.grad = None
+        loss = (net(x) ** 2).mean()
+        loss.backward()
+        out.append([loss.item(), x.grad.numpy().copy()] +
+                   [p.grad.numpy().copy() for p in net.parameters()])
+        opt.step()
+    if live is not None:
+        live += [x.grad.array] + [p.grad.array for p in net.parameters()]
+    return out
+
+
+def test_backward_writes_dcols_over_cols_only_when_the_graph_goes(monkeypatch):
+    # The last backward through a convolution computes dcols into cols' memory, and hands cols
+    # big enough (here: any, SPARE_BYTES = 0) to the next im2col. Same numbers, bit for bit.
+    monkeypatch.setattr(conv_module, "SPARE_BYTES", 1 << 40)  # nothing handed back
+    reference = _conv_net_grads()
+    monkeypatch.setattr(conv_module, "SPARE_BYTES", 0)
+    monkeypatch.setattr(conv_module, "_spare", {})
+    for step, ref in zip(_conv_net_grads(), reference, strict=True):
+        assert step[0] == ref[0]
+        for a, b in zip(step[1:], ref[1:], strict=True):
+            np.testing.assert_array_equal(a, b)
+    assert conv_module._spare  # the buffers were handed back ...
+    grads = []
+    _conv_net_grads(steps=1, live=grads)
+    for spare in conv_module._spare.values():  # ... and no gradient lives in them
+        assert not any(np.shares_memory(spare, g) for g in grads)
+    # retain_graph=True: cols is kept, so a second backward gives the same gradients again
+    engine.manual_seed(0)
+    conv = nn.Conv2d(2, 3, 3).double()
+    x = engine.tensor(np.random.default_rng(4).standard_normal((2, 2, 6, 6)), requires_grad=True)
+    y = (conv(x) ** 2).sum()
+    y.backward(retain_graph=True)
+    first = [x.grad.numpy().copy(), conv.weight.grad.numpy().copy()]
+    x.grad = conv.weight.grad = conv.bias.grad = None
+    y.backward()
+    np.testing.assert_array_equal(x.grad.numpy(), first[0])
+    np.testing.assert_array_equal(conv.weight.grad.numpy(), first[1])
 
 
 def test_float32_stays_float32_inside():

@@ -87,18 +87,23 @@ class MaxPool(Function):
         tiled = not overlap and stride == kernel and x.shape[2:] == (
             kernel[0] * best.shape[2], kernel[1] * best.shape[3])
         dx = xp.empty_like(x) if tiled else xp.zeros_like(x)  # x's shape and memory layout
-        unclaimed = xp.ones_like(best, dtype=bool)
-        first = xp.empty_like(unclaimed)  # one buffer for every tap (out=): no new arrays
-        for _, window in _taps(x.shape, kernel, stride, dilation):
-            # The gradient goes to the first tap holding the maximum (torch's choice on ties).
-            xp.equal(x[window], best, out=first)
-            first &= unclaimed
-            unclaimed ^= first
+        # The gradient goes to the first tap holding the maximum (torch's choice on ties).
+        # Two buffers for every tap (out=): no new arrays.
+        taken, first = xp.empty_like(best, dtype=bool), xp.empty_like(best, dtype=bool)
+        taps = list(_taps(x.shape, kernel, stride, dilation))
+        for k, (_, window) in enumerate(taps):
+            if k == 0:  # the first tap takes every window whose maximum it holds
+                hit = xp.equal(x[window], best, out=taken)
+            else:  # a later tap: where it holds the maximum and no earlier tap took it
+                hit = xp.greater(xp.equal(x[window], best, out=first), taken, out=first)
+                if k < len(taps) - 1:
+                    taken |= hit
             if overlap:
-                dx[window] += grad * first
+                dx[window] += grad * hit
             else:  # each pixel is in at most one window: write, no need to add
-                xp.multiply(grad, first, out=dx[window])
-        if unclaimed.any():  # only a window whose maximum is NaN (NaN equals nothing) ...
+                xp.multiply(grad, hit, out=dx[window])
+        unclaimed = xp.isnan(best)  # only a window whose maximum is NaN (it equals no tap) ...
+        if unclaimed.any():
             _to_last_nan(x, grad, dx, unclaimed, first, kernel, stride, dilation)
         return _unpad(dx, shape, padding)
 

@@ -47,9 +47,9 @@ class ReLU(Function):
     @staticmethod
     def backward(ctx, grad):
         (y,) = ctx.saved_tensors
-        # torch's rule: no gradient where x <= 0 (so relu'(0) = 0), and y <= 0 exactly there;
-        # a NaN input passes its gradient on, as in torch
-        return grad * ~(y <= 0)
+        # torch's rule: no gradient where x <= 0 (so relu'(0) = 0), which is where y = 0 (y is
+        # never negative); a NaN input (y NaN, and NaN != 0) passes its gradient on, as in torch
+        return grad * (y != 0)
 
 
 def _check_dim(op, dim, ndim):
