@@ -100,14 +100,21 @@ def _batch_last_copy(x, ph, pw):
     n, c, h, w = x.shape
     padded = xp_of(x).zeros if ph or pw else xp_of(x).empty
     x_bl = padded((c, h + 2 * ph, w + 2 * pw, n), x.dtype)
-    inner = x_bl[:, ph:ph + h, pw:pw + w]
-    # Each number written is read from another image. When images lie a multiple of 4 KiB
-    # apart (CIFAR's 3×32×32 floats: 12 KiB), those reads fall into the same few cache sets
-    # and evict each other: copy 8 images at a time (measured, batch of 64: 0.29 → 0.08 ms).
-    step = 8 if x.strides[0] % 4096 == 0 else n
-    for i in range(0, n, step):
-        inner[..., i:i + step] = x[i:i + step].transpose(1, 2, 3, 0)
+    copy_across_batch(x_bl[:, ph:ph + h, pw:pw + w].transpose(3, 0, 1, 2), x)
     return x_bl.transpose(3, 0, 1, 2)
+
+
+def copy_across_batch(dst, src):
+    """dst[...] = src, for a batch-last ``dst`` and a batch-first ``src`` (N, ...).
+
+    Each number written is read from another image. When images lie a multiple of 4 KiB
+    apart (CIFAR's 3×32×32 floats: 12 KiB; the MNIST Net's 9,216 features: 36 KiB), those
+    reads fall into the same few cache sets and evict each other: copy 8 images at a time
+    (measured, batch of 64: 0.29 → 0.08 ms and 0.86 → 0.26 ms)."""
+    n = src.shape[0]
+    step = 8 if src.strides[0] % 4096 == 0 else n
+    for i in range(0, n, step):
+        dst[i:i + step] = src[i:i + step]
 
 
 def im2col_batch_last(x, kernel_size, stride=(1, 1), padding=(0, 0), dilation=(1, 1)):

@@ -10,7 +10,7 @@ all taps equally for the average, and only the winning tap (the first maximum, a
 
 from ..backend import asarray_like, xp, xp_of
 from ..function import Function
-from .conv import check_image_batch, check_output_size, output_size, pair
+from .conv import check_image_batch, check_output_size, copy_across_batch, output_size, pair
 from .module import Module
 
 
@@ -50,7 +50,7 @@ def _like(reference, array):
     if array.strides == reference.strides:
         return array
     out = xp.empty_like(reference)
-    out[...] = array
+    copy_across_batch(out, array)  # e.g. a flatten's row-major gradient, batch-last here
     return out
 
 
