@@ -53,3 +53,9 @@ def test_layer_benchmarks_print_ratios(name, row):
     assert f"benchmarks: {name}" in out
     assert row in out, out
     assert re.search(r"\d+\.\d+", out.split(row, 1)[1].splitlines()[0]), out
+    if name == "rnn":  # the floor (products alone) of the RNN, LSTM and GRU rows
+        for kind in ("RNN", "LSTM", "GRU"):
+            cells = out.split(f"| {kind} ", 1)[1].splitlines()[0].split("|")
+            floor, floor_ratio = float(cells[7]), float(cells[8])
+            assert floor > 0 and floor_ratio > 0, cells
+        assert re.search(r"- LSTM: the products alone take \d+\.\d+ ms, \d+\.\d+ of torch", out)
