@@ -148,9 +148,13 @@ def products_alone(shapes):
         w = rng.standard_normal((oc, k), dtype=np.float32)
         a = rng.standard_normal((k, m) if kind == "conv" else (m, k), dtype=np.float32)
         g = rng.standard_normal((oc, m) if kind == "conv" else (m, oc), dtype=np.float32)
-        if kind == "conv":  # as engine/nn/conv.py: W @ cols, (cols @ gᵀ)ᵀ, Wᵀ @ g
-            layer = [lambda w=w, a=a: w @ a, lambda a=a, g=g: (a @ g.T).T,
-                     lambda w=w, g=g: w.T @ g]
+        if kind == "conv":  # as engine/nn/conv.py: W @ cols, (cols @ gᵀ)ᵀ, Wᵀ @ g, here
+            # into arrays made once (out=): a floor without allocating or paging in outputs
+            outs = [np.empty((oc, m), np.float32), np.empty((k, oc), np.float32),
+                    np.empty((k, m), np.float32)]
+            layer = [lambda w=w, a=a, o=outs[0]: np.matmul(w, a, out=o),
+                     lambda a=a, g=g, o=outs[1]: np.matmul(a, g.T, out=o).T,
+                     lambda w=w, g=g, o=outs[2]: np.matmul(w.T, g, out=o)]
         else:  # engine/ops/matmul.py's own functions for x @ W.T, then g @ W for x
             layer = [lambda w=w, a=a: matmul_2d(a, w.T),
                      lambda w=w, a=a, g=g: matmul_2d_grad_b(a, g, w.T),
@@ -254,8 +258,9 @@ def run(torch, quick=False, profile=False):
                "floor, ...); ratio = engine / torch (< 1: the engine is faster); the best-steps "
                "ratio compares the fastest step of each. \"Floor\": the matrix products of one "
                "engine step (forward, dW, dx of every conv and linear layer, at the engine's "
-               "shapes and operand orders) run by themselves with numpy, in the same rounds; "
-               "the engine's step cannot be faster than that. \"CPU time\": the same medians "
+               "shapes and operand orders) run by themselves with numpy (the conv products "
+               "into arrays made once), in the same rounds; the engine's step cannot be "
+               "faster than that. \"CPU time\": the same medians "
                "in this process's CPU time (time.process_time), which leaves out the spells "
                "when other processes hold the core: on a loaded machine the steadier of the "
                "two (it counts every thread, so it compares like with like only with one "
